@@ -1,0 +1,55 @@
+# The two commands of the README: `make book` and `make test`. Everything else is a step of those.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+MATHJAX := book/_static/mathjax/tex-chtml.js
+
+.PHONY: book test setup test-unit test-notebooks test-book test-browser sync-colab clean
+
+## book: install what is needed, execute every chapter, build the HTML book
+book: setup $(MATHJAX)
+	$(BIN)/jupyter-book build . --keep-going
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+## test: unit tests, every notebook through nbmake, the strict book build, browser tests
+test: setup $(MATHJAX)
+	$(MAKE) test-unit test-notebooks test-book test-browser
+
+## setup: a virtual environment with the pinned requirements and course_utils (editable)
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+# MathJax is served by the book itself, so math renders offline and without a CDN.
+$(MATHJAX): node_modules/.package-lock.json
+	rm -rf book/_static/mathjax
+	cp -r node_modules/mathjax/es5 book/_static/mathjax
+
+test-unit:
+	$(BIN)/python -m pytest tests -m "not browser"
+
+test-notebooks:
+	cd book && ../$(BIN)/python -m pytest --nbmake --nbmake-timeout=600 -p no:cacheprovider .
+
+test-book:
+	rm -rf _build/html _build/jupyter_execute
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+test-browser:
+	$(BIN)/python -m pytest tests -m browser
+
+## sync-colab: rewrite every chapter's Colab set-up cell from _config.yml's repository
+sync-colab: setup
+	$(BIN)/python tools/nbtools.py sync-colab
+
+clean:
+	rm -rf _build student test-artifacts book/_static/mathjax
