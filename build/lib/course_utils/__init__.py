@@ -1,0 +1,15 @@
+"""course_utils: the small shared toolbox of the course. Import it as ``import course_utils as cu``.
+
+Modules, by topic: `repro` (seeds, device), `data` (datasets as tensors), `train` (the training
+loop), `plot` (the house style and plots), `models` (shared model builders), `notebook` (glue), and `checks` (exercise self-checks).
+"""
+
+from .checks.linear_models import check_gradient_descent, check_gradients, check_train_step
+from .data import MNISTData, data_dir, load_mnist, make_cubic_regression, standardize_images, tiny_digits
+from .models import mlp
+from .notebook import glue
+from .plot import COLORS, plot_history, plot_losses, set_style, show_digits
+from .repro import get_device, set_seed
+from .train import History, check_xy, evaluate, fit, predict
+
+__version__ = "0.1.0"

@@ -1,0 +1,136 @@
+"""Notebook hygiene and the chapter format, checked statically for every notebook in book/."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import nbtools  # noqa: E402
+
+ROOT = nbtools.ROOT
+NOTEBOOKS = nbtools.chapter_paths()
+ids = [p.name for p in NOTEBOOKS]
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+def _code(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def _markdown(nb) -> str:
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=ids)
+def nb(request):
+    return nbformat.read(request.param, as_version=4)
+
+
+def test_there_are_chapters():
+    assert len(NOTEBOOKS) >= 1
+
+
+def test_valid_nbformat_with_a_python_kernelspec(nb):
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.metadata["kernelspec"]["language"] == "python"
+
+
+def test_outputs_and_execution_counts_are_cleared(nb):
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"cells {dirty} carry outputs: run `python tools/nbtools.py clear <notebook>`"
+
+
+def test_first_code_cell_is_the_colab_setup_from_config(nb):
+    first = _code(nb)[0]
+    assert nbtools.COLAB_TAG in first.metadata.get("tags", [])
+    assert first.source == nbtools.colab_cell_source(), "run `make sync-colab`"
+    url, branch = nbtools.repository()
+    assert f"git+{url}@{branch}" in first.source and 'if "google.colab" in sys.modules:' in first.source
+
+
+def test_colab_cell_installs_from_the_configured_repository():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url, branch = config["repository"]["url"], config["repository"]["branch"]
+    assert f'"course-utils @ git+{url}@{branch}"' in nbtools.colab_cell_source()
+
+
+def test_every_notebook_is_in_the_toc_and_every_toc_entry_exists():
+    toc = _toc_files()
+    for path in NOTEBOOKS:
+        assert path.relative_to(ROOT).with_suffix("").as_posix() in toc, f"{path.name} is not in _toc.yml"
+    for entry in toc:
+        assert any((ROOT / f"{entry}{suffix}").exists() for suffix in (".ipynb", ".md")), entry
+
+
+def test_chapter_skeleton(nb):
+    text = _markdown(nb)
+    assert re.search(r"^\(ch-[a-z-]+\)=\s*\n# \d+\. ", text, re.M), "a (ch-label)= target and '# N. Title'"
+    for heading in ("**What you will learn**", "**What you need**", "## Summary", "## Exercises", "## Further reading"):
+        assert heading in text, f"missing {heading}"
+    code = "\n".join(c.source for c in _code(nb))
+    assert "cu.set_seed(" in code and "cu.set_style()" in code
+
+
+def test_exercises_have_gated_solutions_and_self_checks(nb):
+    labels = re.findall(r":::\{exercise\}.*\n:label: ([\w-]+)", _markdown(nb))
+    assert len(labels) >= 3, "at least three exercises"
+    cells = nb.cells
+    for label in labels:
+        start = next(i for i, c in enumerate(cells) if c.source.startswith(f":::{{solution-start}} {label}"))
+        assert ":class: dropdown" in cells[start].source
+        end = next(i for i in range(start, len(cells)) if ":::{solution-end}" in cells[i].source)
+        solution = [c for c in cells[start:end] if c.cell_type == "code"]
+        assert solution, f"{label}: no solution code"
+        for cell in solution:
+            assert "exercise-solution" in cell.metadata.get("tags", [])
+            assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
+            assert cell.metadata["nbgrader"]["solution"] is True
+        check = cells[end + 1]
+        assert check.cell_type == "code" and "self-check" in check.metadata.get("tags", [])
+        assert re.search(r"cu\.check_\w+\(", check.source), f"{label}: the cell after the solution must self-check"
+
+
+def test_every_glued_name_used_in_prose_is_glued_in_code(nb):
+    used = set(re.findall(r"\{glue:(?:text|)\}`([\w]+)", _markdown(nb)))
+    glued = set(re.findall(r"glue\(\s*[\"'](\w+)[\"']", "\n".join(c.source for c in _code(nb))))
+    assert used <= glued, f"glue names used but never glued: {sorted(used - glued)}"
+
+
+def test_glue_names_are_unique_across_the_book():
+    seen = {}
+    for path in NOTEBOOKS:
+        code = "\n".join(c.source for c in _code(nbformat.read(path, as_version=4)))
+        for name in set(re.findall(r"glue\(\s*[\"'](\w+)[\"']", code)):
+            assert name not in seen, f"{name} glued in {seen.get(name)} and {path.name}"
+            seen[name] = path.name
+
+
+def test_plotting_cells_have_alt_text(nb):
+    plotting = [c for c in _code(nb) if re.search(r"plt\.show\(\)|cu\.(plot_\w+|show_digits)\(", c.source)]
+    for cell in plotting:
+        alt = cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
+        assert len(alt) > 30, f"figure without meaningful alt text: {cell.source[:60]!r}"
+
+
+def test_course_utils_is_pip_installable(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    installed = {p.relative_to(tmp_path).as_posix() for p in (tmp_path / "course_utils").rglob("*.py")}
+    assert {"course_utils/__init__.py", "course_utils/checks/__init__.py", "course_utils/train.py"} <= installed
