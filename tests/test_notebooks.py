@@ -55,7 +55,8 @@ def test_outputs_and_execution_counts_are_cleared(nb):
 
 def test_first_code_cell_is_the_colab_setup_from_config(nb):
     first = _code(nb)[0]
-    assert nbtools.COLAB_TAG in first.metadata.get("tags", [])
+    assert first.metadata.get("tags") == nbtools.COLAB_TAGS, "run `make sync-colab`"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[1] is first, "the set-up cell follows the title"
     assert first.source == nbtools.colab_cell_source(), "run `make sync-colab`"
     url, branch = nbtools.repository()
     assert f"git+{url}@{branch}" in first.source and 'if "google.colab" in sys.modules:' in first.source

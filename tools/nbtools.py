@@ -12,6 +12,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COLAB_TAG = "colab-setup"
+COLAB_TAGS = [COLAB_TAG, "remove-cell"]  # the book's HTML doesn't need it; Colab and downloads do
 
 
 def repository() -> tuple[str, str]:
@@ -42,20 +43,22 @@ def chapter_paths() -> list[Path]:
 
 
 def sync_colab_cells() -> None:
-    """Rewrite the Colab set-up cell of every chapter from `_config.yml`."""
+    """Rewrite the Colab set-up cell of every chapter from `_config.yml`; place it after the title."""
     for path in chapter_paths():
         nb = nbformat.read(path, as_version=4)
         first = next(c for c in nb.cells if c.cell_type == "code")
         if COLAB_TAG not in first.metadata.get("tags", []):
             sys.exit(f"{path}: the first code cell must be the Colab set-up cell tagged {COLAB_TAG!r}")
-        first.source = colab_cell_source()
+        first.source, first.metadata["tags"] = colab_cell_source(), list(COLAB_TAGS)
+        nb.cells.remove(first)
+        nb.cells.insert(1, first)  # right after the title cell
         nbformat.write(nb, path)
 
 
 def new_chapter(cells: list, path: Path) -> None:
     """Write a chapter notebook from ``(kind, source[, metadata])`` tuples, kind "md" or "code".
 
-    The Colab set-up cell is added first. A convenience for authors who draft a chapter as a
+    The Colab set-up cell is added after the first (title) cell. A convenience for authors who draft a chapter as a
     script; the committed .ipynb stays the one source of truth.
     """
     nb = nbformat.v4.new_notebook()
@@ -63,10 +66,11 @@ def new_chapter(cells: list, path: Path) -> None:
         "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
         "language_info": {"name": "python"},
     }
-    nb.cells.append(nbformat.v4.new_code_cell(colab_cell_source(), metadata={"tags": [COLAB_TAG]}))
     for kind, source, *metadata in cells:
         make = nbformat.v4.new_markdown_cell if kind == "md" else nbformat.v4.new_code_cell
         nb.cells.append(make(source.strip("\n"), metadata=metadata[0] if metadata else {}))
+    colab = nbformat.v4.new_code_cell(colab_cell_source(), metadata={"tags": list(COLAB_TAGS)})
+    nb.cells.insert(1, colab)  # after the title cell
     nbformat.write(nb, path)
 
 

@@ -14,6 +14,8 @@ def glue(name: str, value: Any, display: bool = True) -> None:
         value: a number, string or figure.
         display: also show the value in the cell's output.
     """
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()  # NumPy/torch scalars -> Python numbers, so `:.2f` formats them
     try:
         from myst_nb import glue as myst_glue
     except ImportError:

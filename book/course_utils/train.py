@@ -59,6 +59,42 @@ def check_xy(X: torch.Tensor, y: torch.Tensor, name: str = "X, y") -> None:
         raise ValueError(f"{name}: expected int64 class labels or float targets for y, got {y.dtype}")
 
 
+class _DisplayWriter:
+    """A file-like target for tqdm inside Jupyter: redraws one output in place.
+
+    Writing to stdout would leave every redraw of the bar in a saved notebook (and in the book's
+    HTML); updating a display instead leaves only the final state.
+    """
+
+    def __init__(self) -> None:
+        self.handle = None
+
+    def write(self, text: str) -> None:
+        from IPython.display import display
+
+        text = text.strip("\r\n")
+        if not text:
+            return
+        if self.handle is None:
+            self.handle = display({"text/plain": text}, raw=True, display_id=True)
+        else:
+            self.handle.update({"text/plain": text}, raw=True)
+
+    def flush(self) -> None:
+        pass
+
+
+def _progress_file():
+    """Where the progress bar goes: a display that updates in place in Jupyter, else stdout."""
+    try:
+        from IPython import get_ipython
+
+        in_kernel = hasattr(get_ipython(), "kernel")
+    except ImportError:
+        in_kernel = False
+    return _DisplayWriter() if in_kernel else sys.stdout
+
+
 def _model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
@@ -90,7 +126,7 @@ def fit(model, loss_fn, optimizer, X, y, num_epochs=1, batch_size=64, *, X_val=N
         check_xy(X_val, y_val, "X_val, y_val")
     device, history, n = _model_device(model), History(), len(X)
     num_batches = -(-n // batch_size)
-    bar = tqdm(total=num_epochs * num_batches, disable=not progress, file=sys.stdout,
+    bar = tqdm(total=num_epochs * num_batches, disable=not progress, file=_progress_file(),
                mininterval=2.0, ncols=80, unit="step")
     for epoch in range(1, num_epochs + 1):
         model.train()
