@@ -14,6 +14,7 @@ import nbtools  # noqa: E402
 
 ROOT = nbtools.ROOT
 NOTEBOOKS = nbtools.chapter_paths()
+CHAPTERS = [p for p in NOTEBOOKS if re.match(r"\d\d_", p.name)]  # numbered chapters; others are appendices
 ids = [p.name for p in NOTEBOOKS]
 
 
@@ -35,6 +36,11 @@ def _markdown(nb) -> str:
 
 @pytest.fixture(params=NOTEBOOKS, ids=ids)
 def nb(request):
+    return nbformat.read(request.param, as_version=4)
+
+
+@pytest.fixture(params=CHAPTERS, ids=[p.name for p in CHAPTERS])
+def chapter(request):
     return nbformat.read(request.param, as_version=4)
 
 
@@ -76,7 +82,8 @@ def test_every_notebook_is_in_the_toc_and_every_toc_entry_exists():
         assert any((ROOT / f"{entry}{suffix}").exists() for suffix in (".ipynb", ".md")), entry
 
 
-def test_chapter_skeleton(nb):
+def test_chapter_skeleton(chapter):
+    nb = chapter
     text = _markdown(nb)
     assert re.search(r"^\(ch-[a-z-]+\)=\s*\n# \d+\. ", text, re.M), "a (ch-label)= target and '# N. Title'"
     for heading in ("**What you will learn**", "**What you need**", "## Summary", "## Exercises", "## Further reading"):
@@ -85,7 +92,8 @@ def test_chapter_skeleton(nb):
     assert "cu.set_seed(" in code and "cu.set_style()" in code
 
 
-def test_exercises_have_gated_solutions_and_self_checks(nb):
+def test_exercises_have_gated_solutions_and_self_checks(chapter):
+    nb = chapter
     labels = re.findall(r":::\{exercise\}.*\n:label: ([\w-]+)", _markdown(nb))
     assert len(labels) >= 3, "at least three exercises"
     cells = nb.cells

@@ -143,7 +143,7 @@ def fit(model, loss_fn, optimizer, X, y, num_epochs=1, batch_size=64, *, X_val=N
         if X_val is not None:
             row.update({f"val_{k}": v for k, v in evaluate(model, X_val, y_val, loss_fn).items()})
         history.epochs.append(row)
-        bar.set_postfix({k: round(v, 4) for k, v in row.items() if k.endswith(("loss", "accuracy"))})
+        bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k.endswith(("loss", "accuracy"))})
     bar.close()
     return history
 
