@@ -14,6 +14,8 @@ def glue(name: str, value: Any, display: bool = True) -> None:
         value: a number, string or figure.
         display: also show the value in the cell's output.
     """
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()  # NumPy 2 prints np.float64(...) scalars, which MyST-NB cannot format
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
