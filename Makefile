@@ -5,12 +5,16 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MATHJAX := book/_static/mathjax/tex-chtml.js
 
-.PHONY: book test setup test-unit test-notebooks test-book test-browser sync-colab clean
+.PHONY: book site test setup test-unit test-notebooks test-book test-browser sync-colab clean
 
 ## book: install what is needed, execute every chapter, build the HTML book
 book: setup $(MATHJAX)
 	$(BIN)/jupyter-book build . --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+## site: the strict build that .github/workflows/deploy.yml publishes to GitHub Pages
+site: setup $(MATHJAX)
+	$(MAKE) test-book
 
 ## test: unit tests, every notebook through nbmake, the strict book build, browser tests
 test: setup $(MATHJAX)
