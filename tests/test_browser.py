@@ -313,9 +313,15 @@ def test_download_menu_offers_the_notebook(open_page, server, name):
 def test_search_finds_a_word_of_the_page(visited, open_page, name):
     first_paragraph = visited(name).page.locator("article section p").first.inner_text()
     word = search_word(first_paragraph)
-    tab = open_page("search", query=f"?q={word}").page
+    search = open_page("search", query=f"?q={word}")
+    tab = search.page
+    try:
+        tab.wait_for_function("() => /Search finished|did not match/.test("
+                              "document.querySelector('#search-results')?.innerText || '')", timeout=30_000)
+    except Exception:
+        pytest.fail(f"searching {word!r} never finished; console: {search.console_errors}", pytrace=False)
+    assert not search.console_errors, f"console errors on the search page: {search.console_errors}"
     results = tab.locator("#search-results ul.search li a")
-    results.first.wait_for()
     hrefs = [urlsplit(results.nth(i).evaluate("a => a.href")).path for i in range(results.count())]
     assert f"/{name}.html" in hrefs, f"searching {word!r} (from {name}) found only {hrefs}"
 
