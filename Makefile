@@ -42,7 +42,7 @@ test-unit:
 	$(BIN)/python -m pytest tests -m "not browser"
 
 test-notebooks:
-	cd book && ../$(BIN)/python -m pytest --nbmake --nbmake-timeout=600 -p no:cacheprovider .
+	cd book && $(abspath $(BIN))/python -m pytest --nbmake --nbmake-timeout=600 -p no:cacheprovider .
 
 test-book:
 	rm -rf _build/html _build/jupyter_execute
