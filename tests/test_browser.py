@@ -9,6 +9,7 @@ the internet fails here. Screenshots of every page in light and dark mode are wr
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -103,49 +104,70 @@ def contexts(browser):
         context.close()
 
 
-@pytest.fixture(scope="session")
+def _load(context, origin: str, name: str, query: str = "") -> Visit:
+    """Open ``name`` in a new tab of ``context``; wait until it is quiet and its math is typeset."""
+    tab = context.new_page()
+    visit, in_flight = Visit(tab), set()
+    tab.on("console", lambda m: m.type == "error" and visit.console_errors.append(f"{m.text} ({m.location})"))
+    tab.on("pageerror", lambda e: visit.console_errors.append(f"uncaught: {e}"))
+    tab.on("request", lambda r: in_flight.add(r))
+    tab.on("requestfinished", lambda r: in_flight.discard(r))
+    tab.on("requestfailed", lambda r: in_flight.discard(r))
+    tab.on("requestfailed", lambda r: _is_local(r.url) and visit.failed_local.append(f"{r.url}: {r.failure}"))
+    tab.on("response", lambda r: r.status >= 400 and visit.failed_local.append(f"{r.url}: HTTP {r.status}"))
+
+    def route(request_route):
+        url = request_route.request.url
+        if _is_local(url):
+            request_route.continue_()
+        else:
+            visit.external.append(url)
+            request_route.abort()
+
+    tab.route("**/*", route)
+    tab.goto(f"{origin}/{name}.html{query}", wait_until="load")
+    _wait_until_quiet(tab, in_flight)
+    tab.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+    return visit
+
+
+def _wait_until_quiet(tab, in_flight: set, quiet_s: float = 0.5) -> None:
+    """Wait until no request has been in flight for ``quiet_s`` (Playwright's own "networkidle"
+    sometimes never fires for a tab opened next to others)."""
+    deadline, quiet_since = time.monotonic() + TIMEOUT_MS / 1000, None
+    while time.monotonic() < deadline:
+        if in_flight:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return
+        tab.wait_for_timeout(100)
+    pytest.fail(f"{tab.url} still loading after {TIMEOUT_MS / 1000:.0f} s: {[r.url for r in in_flight]}")
+
+
+@pytest.fixture
 def open_page(contexts, server):
-    """``open_page(page, theme="light")``: a fresh tab with the page loaded and its math typeset."""
+    """``open_page(page, theme="light", query="")``: a fresh tab, closed after the test."""
     opened = []
 
     def _open(name: str, theme: str = "light", query: str = "") -> Visit:
-        tab = contexts[theme].new_page()
-        opened.append(tab)
-        visit = Visit(tab)
-        tab.on("console", lambda m: m.type == "error" and visit.console_errors.append(f"{m.text} ({m.location})"))
-        tab.on("pageerror", lambda e: visit.console_errors.append(f"uncaught: {e}"))
-        tab.on("requestfailed", lambda r: _is_local(r.url) and visit.failed_local.append(
-            f"{r.url}: {r.failure}"))
-        tab.on("response", lambda r: r.status >= 400 and visit.failed_local.append(f"{r.url}: HTTP {r.status}"))
-
-        def route(request_route):
-            url = request_route.request.url
-            if _is_local(url):
-                request_route.continue_()
-            else:
-                visit.external.append(url)
-                request_route.abort()
-
-        tab.route("**/*", route)
-        tab.goto(f"{server.origin}/{name}.html{query}", wait_until="load")
-        tab.wait_for_load_state("networkidle")
-        tab.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
-        return visit
+        opened.append(_load(contexts[theme], server.origin, name, query))
+        return opened[-1]
 
     yield _open
-    for tab in opened:
-        if not tab.is_closed():
-            tab.close()
+    for visit in opened:
+        visit.page.close()
 
 
 @pytest.fixture(scope="session")
-def visited(open_page):
+def visited(contexts, server):
     """``visited(page, theme)``: the page loaded once per theme, for the checks that only read it."""
     cache = {}
 
     def _visited(name: str, theme: str = "light") -> Visit:
         if (name, theme) not in cache:
-            cache[name, theme] = open_page(name, theme)
+            cache[name, theme] = _load(contexts[theme], server.origin, name)
         return cache[name, theme]
 
     return _visited
