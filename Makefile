@@ -5,12 +5,16 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MATHJAX := book/_static/mathjax/tex-chtml.js
 
-.PHONY: book test setup test-unit test-notebooks test-book test-browser sync-colab clean
+.PHONY: book site test setup test-unit test-notebooks test-book test-browser sync-colab clean
 
 ## book: install what is needed, execute every chapter, build the HTML book
 book: setup $(MATHJAX)
 	$(BIN)/jupyter-book build . --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+## site: the strict build that .github/workflows/deploy.yml publishes to GitHub Pages
+site: setup $(MATHJAX)
+	$(MAKE) test-book
 
 ## test: unit tests, every notebook through nbmake, the strict book build, browser tests
 test: setup $(MATHJAX)
@@ -38,7 +42,7 @@ test-unit:
 	$(BIN)/python -m pytest tests -m "not browser"
 
 test-notebooks:
-	cd book && ../$(BIN)/python -m pytest --nbmake --nbmake-timeout=600 -p no:cacheprovider .
+	cd book && $(abspath $(BIN))/python -m pytest --nbmake --nbmake-timeout=600 -p no:cacheprovider .
 
 test-book:
 	rm -rf _build/html _build/jupyter_execute
