@@ -45,3 +45,20 @@ def get_device() -> torch.device:
             f"Unset {DEVICE_ENV_VAR} to run on the CPU, or install a CUDA build of PyTorch."
         )
     return device
+
+
+def check_device(device: torch.device, what: str = "the model") -> None:
+    """Raise unless ``device`` is the kind that ``COURSE_DEVICE`` forces, when it forces one.
+
+    `fit`, `evaluate` and `predict` call it with the model's device, so a run with
+    ``COURSE_DEVICE=cuda`` (the GPU workflow) fails if a chapter trains on the CPU by mistake.
+
+    Raises:
+        RuntimeError: ``COURSE_DEVICE`` is set and ``device`` is of another type (cpu vs cuda).
+    """
+    wanted = os.environ.get(DEVICE_ENV_VAR, "").strip()
+    if wanted and torch.device(wanted).type != torch.device(device).type:
+        raise RuntimeError(
+            f"{DEVICE_ENV_VAR}={wanted!r}, but {what} is on {device}. "
+            "Move it there first: model.to(cu.get_device())."
+        )

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.std import tqdm  # the plain-text bar: clean in a terminal, in Jupyter and in the HTML book
 
+from .repro import check_device
+
 
 @dataclass
 class History:
@@ -96,7 +98,9 @@ def _progress_file():
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
+    device = next(model.parameters()).device
+    check_device(device)  # with COURSE_DEVICE set, training elsewhere is an error
+    return device
 
 
 def fit(model, loss_fn, optimizer, X, y, num_epochs=1, batch_size=64, *, X_val=None, y_val=None,
