@@ -1,6 +1,7 @@
 """Notebook hygiene and the chapter format, checked statically for every notebook in book/."""
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -135,11 +136,17 @@ def test_plotting_cells_have_alt_text(nb):
 
 
 def test_course_utils_is_pip_installable(tmp_path):
+    source = tmp_path / "src"  # a copy, so the build leaves nothing behind in the repository
+    shutil.copytree(ROOT / "book" / "course_utils", source / "book" / "course_utils",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    target = tmp_path / "site"
     result = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(tmp_path), str(ROOT)],
+         "--target", str(target), str(source)],
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr
-    installed = {p.relative_to(tmp_path).as_posix() for p in (tmp_path / "course_utils").rglob("*.py")}
+    installed = {p.relative_to(target).as_posix() for p in (target / "course_utils").rglob("*.py")}
     assert {"course_utils/__init__.py", "course_utils/checks/__init__.py", "course_utils/train.py"} <= installed
