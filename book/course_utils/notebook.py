@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import numpy as np
+
 
 def glue(name: str, value: Any, display: bool = True) -> None:
     """Record ``value`` under ``name`` so the text can quote it with ``{glue:text}`name:.2f```.
@@ -14,6 +16,9 @@ def glue(name: str, value: Any, display: bool = True) -> None:
         value: a number, string or figure.
         display: also show the value in the cell's output.
     """
+    if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0:
+        # NumPy scalars print as "np.float64(0.5)" (NumPy 2), which `{glue:text}` cannot format.
+        value = value.item()
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
