@@ -148,15 +148,3 @@ def test_mlp_builder_shapes():
     assert model(torch.randn(5, 1, 28, 28)).shape == (5, 10)
     assert sum(p.numel() for p in model.parameters()) == 784 * 32 + 32 + 32 * 10 + 10
 
-
-def test_glue_turns_array_scalars_into_python_numbers(monkeypatch):
-    import numpy as np
-    import myst_nb
-
-    glued = {}
-    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: glued.update({name: value}))
-    cu.glue("a", np.float64(0.25), display=False)
-    cu.glue("b", torch.tensor(3), display=False)
-    cu.glue("c", "text", display=False)
-    assert glued == {"a": 0.25, "b": 3, "c": "text"}
-    assert type(glued["a"]) is float and type(glued["b"]) is int

@@ -1,0 +1,229 @@
+"""Chapter 2 (`02_optimizers.ipynb`): the hand-written optimizers against `torch.optim`, and the self-checks."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from nbdefs import load_definitions
+
+import course_utils as cu
+
+NOTEBOOK = "02_optimizers.ipynb"
+
+# (update function in the notebook, torch.optim class, hyper-parameters with torch's names)
+RULES = [
+    ("sgd_update", torch.optim.SGD, {"lr": 0.1}),
+    ("momentum_update", torch.optim.SGD, {"lr": 0.05, "momentum": 0.9}),
+    ("momentum_update", torch.optim.SGD, {"lr": 0.2, "momentum": 0.5}),
+    ("momentum_update", torch.optim.SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    ("momentum_update", torch.optim.SGD, {"lr": 0.3, "momentum": 0.7, "nesterov": True}),
+    ("rmsprop_update", torch.optim.RMSprop, {"lr": 0.01}),
+    ("rmsprop_update", torch.optim.RMSprop, {"lr": 0.003, "alpha": 0.9, "eps": 1e-6}),
+    ("adam_update", torch.optim.Adam, {"lr": 0.001}),
+    ("adam_update", torch.optim.Adam, {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-6}),
+]
+RULE_IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in hyper.items())}" for name, _, hyper in RULES]
+
+
+@pytest.fixture(scope="module")
+def ch2():
+    return load_definitions(NOTEBOOK)
+
+
+@pytest.fixture(scope="module")
+def solutions():
+    return load_definitions(NOTEBOOK, "exercise-solution")
+
+
+def _twin_parameters(seed, shapes=((5, 3), (3,), (1,))):
+    gen = torch.Generator().manual_seed(seed)
+    params = [torch.randn(shape, generator=gen, dtype=torch.float64) for shape in shapes]
+    return gen, [p.clone().requires_grad_() for p in params], [p.clone().requires_grad_() for p in params]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("name, torch_optimizer, hyper", RULES, ids=RULE_IDS)
+def test_update_rules_match_torch_optim_on_random_gradients(ch2, name, torch_optimizer, hyper, seed):
+    gen, ours, theirs = _twin_parameters(seed)
+    our_optimizer = ch2["HandOptimizer"](ours, ch2[name], **hyper)
+    their_optimizer = torch_optimizer(theirs, **hyper)
+    for step in range(40):
+        grads = [torch.randn(p.shape, generator=gen, dtype=torch.float64) * (1 + step % 3) for p in ours]
+        for params, optimizer in [(ours, our_optimizer), (theirs, their_optimizer)]:
+            for p, g in zip(params, grads):
+                p.grad = g.clone()
+            optimizer.step()
+        for p, q in zip(ours, theirs):
+            torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12, msg=f"{name} differs at step {step + 1}")
+
+
+@pytest.mark.parametrize("name, torch_optimizer, hyper", RULES, ids=RULE_IDS)
+def test_update_rules_match_torch_optim_on_a_least_squares_problem(ch2, name, torch_optimizer, hyper):
+    torch.manual_seed(5)
+    X, y = torch.randn(40, 4, dtype=torch.float64), torch.randn(40, 1, dtype=torch.float64)
+    ours, theirs = torch.nn.Linear(4, 1).double(), torch.nn.Linear(4, 1).double()
+    theirs.load_state_dict(ours.state_dict())
+    optimizers = [ch2["HandOptimizer"](ours.parameters(), ch2[name], **hyper), torch_optimizer(theirs.parameters(), **hyper)]
+    initial_loss = ((ours(X) - y) ** 2).mean().item()
+    for _ in range(50):
+        for model, optimizer in zip([ours, theirs], optimizers):
+            loss = ((model(X) - y) ** 2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-12)
+    assert ((ours(X) - y) ** 2).mean().item() < initial_loss  # it did train
+
+
+@pytest.mark.parametrize("name, hyper", [(name, hyper) for name, _, hyper in RULES], ids=RULE_IDS)
+def test_update_rules_give_the_same_steps_on_numpy_arrays(ch2, name, hyper):
+    rng = np.random.default_rng(7)
+    theta_np, grads = rng.normal(size=6), rng.normal(size=(10, 6))
+    theta_t = torch.tensor(theta_np)
+    state_np, state_t = {}, {}
+    for grad in grads:
+        ch2[name](theta_np, grad, state_np, **hyper)
+        ch2[name](theta_t, torch.tensor(grad), state_t, **hyper)
+    np.testing.assert_allclose(theta_np, theta_t.numpy(), rtol=1e-12)
+
+
+def test_zero_grad_clears_gradients_and_parameters_without_gradients_stay(ch2):
+    a, b = torch.ones(3, requires_grad=True), torch.ones(2, requires_grad=True)
+    optimizer = ch2["HandOptimizer"]([a, b], ch2["adam_update"], lr=0.1)
+    (a**2).sum().backward()
+    optimizer.step()
+    assert not torch.equal(a.detach(), torch.ones(3)) and torch.equal(b.detach(), torch.ones(2))
+    optimizer.zero_grad()
+    assert a.grad is None and b.grad is None
+
+
+@pytest.mark.parametrize("lr", [0.05, 0.3, 0.5, 0.9, 1.0, 1.05])
+def test_gradient_descent_on_the_bowl_multiplies_by_one_minus_two_lr(ch2, lr):
+    start = np.array([-4.0, -2.0])
+    path = ch2["optimize"](ch2["sgd_update"], ch2["bowl_grad"], start, 15, lr=lr)
+    assert path.shape == (16, 2)
+    expected = (1 - 2 * lr) ** np.arange(16)[:, None] * start
+    np.testing.assert_allclose(path, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_bowl_and_valley_gradients_match_autograd(ch2):
+    for surface, grad in [("bowl", "bowl_grad"), ("valley", "valley_grad")]:
+        theta = torch.tensor([0.7, -1.3], dtype=torch.float64, requires_grad=True)
+        ch2[surface](theta).backward()
+        np.testing.assert_allclose(theta.grad.numpy(), ch2[grad](theta.detach().numpy()), rtol=1e-12)
+
+
+def test_steps_to_reach(ch2):
+    reach = ch2["steps_to_reach"]
+    start = np.array([-4.0, -2.0])
+    assert reach(ch2["sgd_update"], ch2["bowl"], ch2["bowl_grad"], start, lr=0.5) == 1  # one step to the minimum
+    # E_k = 0.6**(2k) * 20 < 1e-3 first at k = 10
+    assert reach(ch2["sgd_update"], ch2["bowl"], ch2["bowl_grad"], start, lr=0.2) == 10
+    assert reach(ch2["sgd_update"], ch2["bowl"], ch2["bowl_grad"], start, lr=1.0) is None  # oscillates for ever
+    assert reach(ch2["sgd_update"], ch2["bowl"], ch2["bowl_grad"], start, lr=1.5) is None  # diverges
+
+
+# ---- self-checks ----------------------------------------------------------------------------------
+
+
+def _passes(result):
+    assert isinstance(result, cu.checks.CheckResult)
+    return result.passed
+
+
+def test_check_stable_lr_accepts_the_solution(solutions, capsys):
+    assert _passes(cu.check_stable_lr(solutions["largest_stable_lr"]))
+    assert "✅" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda a, b: 1 / min(a, b),  # the flat direction
+    lambda a, b: 2 / max(a, b),  # the 2/curvature rule with curvature a instead of 2a
+    lambda a, b: 1 / (a + b),
+    lambda a, b: 1.0,  # right only for the round bowl
+])
+def test_check_stable_lr_rejects_wrong_formulas(wrong, capsys):
+    assert not _passes(cu.check_stable_lr(wrong))
+    out = capsys.readouterr().out
+    assert "❌" in out and "Hint" in out
+    assert "0.333" not in out and "0.3333" not in out  # never the reference value 1/3 for (3.0, 0.5)
+
+
+@pytest.mark.parametrize("wrong_type", [lambda a, b: "1/max(a, b)", lambda a, b: None, lambda a, b: [1.0, 2.0]])
+def test_check_stable_lr_fails_cleanly_on_wrong_types(wrong_type, capsys):
+    assert not _passes(cu.check_stable_lr(wrong_type))
+    assert "❌" in capsys.readouterr().out
+
+
+def test_check_adagrad_accepts_the_solution(solutions):
+    assert _passes(cu.check_adagrad(solutions["adagrad_update"]))
+
+
+def _adagrad_no_sqrt(theta, grad, state, lr=0.01, eps=1e-10):
+    total = state["sum"] = state.get("sum", 0.0) + grad**2
+    theta -= lr * grad / (total + eps)
+
+
+def _adagrad_running_average(theta, grad, state, lr=0.01, eps=1e-10):  # that is RMSprop
+    avg = state["avg"] = 0.99 * state.get("avg", 0.0) + 0.01 * grad**2
+    theta -= lr * grad / (avg**0.5 + eps)
+
+
+def _adagrad_forgets(theta, grad, state, lr=0.01, eps=1e-10):  # uses only the current gradient
+    theta -= lr * grad / ((grad**2) ** 0.5 + eps)
+
+
+def _adagrad_not_in_place(theta, grad, state, lr=0.01, eps=1e-10):
+    total = state["sum"] = state.get("sum", 0.0) + grad**2
+    theta = theta - lr * grad / (total**0.5 + eps)
+    return theta
+
+
+def _adagrad_crashes(theta, grad, state, lr=0.01, eps=1e-10):
+    theta -= lr * grad / (state["sum"] ** 0.5 + eps)  # KeyError: the state starts empty
+
+
+@pytest.mark.parametrize("wrong", [_adagrad_no_sqrt, _adagrad_running_average, _adagrad_forgets,
+                                   _adagrad_not_in_place, _adagrad_crashes])
+def test_check_adagrad_rejects_wrong_updates(wrong, capsys):
+    assert not _passes(cu.check_adagrad(wrong))
+    assert "❌" in capsys.readouterr().out
+
+
+def test_check_adagrad_hints_at_in_place_updates(capsys):
+    cu.check_adagrad(_adagrad_not_in_place)
+    assert "in place" in capsys.readouterr().out
+
+
+def test_check_cosine_lr_accepts_the_solution(solutions):
+    assert _passes(cu.check_cosine_lr(solutions["cosine_lr"]))
+
+
+def test_the_cosine_solution_matches_torch_scheduler(solutions):
+    param = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([param], lr=0.4)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=12, eta_min=0.01)
+    for step in range(13):
+        assert math.isclose(solutions["cosine_lr"](step, 12, 0.4, 0.01), scheduler.get_last_lr()[0], rel_tol=1e-9)
+        optimizer.step()
+        scheduler.step()
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda step, total, lr_max, lr_min=0.0: lr_min + (lr_max - lr_min) * (1 + math.cos(math.pi * step / total)),
+    lambda step, total, lr_max, lr_min=0.0: lr_min + 0.5 * (lr_max - lr_min) * (1 + math.sin(math.pi * step / total)),
+    lambda step, total, lr_max, lr_min=0.0: lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * step / (total - 1))),
+    lambda step, total, lr_max, lr_min=0.0: lr_max - (lr_max - lr_min) * step / total,  # linear decay
+    lambda step, total, lr_max, lr_min=0.0: 0.5 * lr_max * (1 + math.cos(math.pi * step / total)),  # ignores lr_min
+])
+def test_check_cosine_lr_rejects_wrong_schedules(wrong, capsys):
+    assert not _passes(cu.check_cosine_lr(wrong))
+    assert "❌" in capsys.readouterr().out
+
+
+def test_check_cosine_lr_fails_cleanly_on_wrong_types(capsys):
+    assert not _passes(cu.check_cosine_lr(lambda step, total, lr_max, lr_min=0.0: [lr_max] * (step + 1)))
+    assert not _passes(cu.check_cosine_lr(lambda step, total, lr_max, lr_min=0.0: {"lr": lr_max}))
+    assert capsys.readouterr().out.count("❌") == 2

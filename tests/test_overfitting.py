@@ -1,0 +1,226 @@
+"""Chapter 3 (`03_overfitting.ipynb`): polynomial features and fits against NumPy, ridge against
+scikit-learn, and the self-checks."""
+
+import numpy as np
+import pytest
+from nbdefs import load_definitions
+from sklearn.linear_model import Ridge
+
+import course_utils as cu
+
+NOTEBOOK = "03_overfitting.ipynb"
+
+
+@pytest.fixture(scope="module")
+def ch3():
+    return load_definitions(NOTEBOOK)
+
+
+@pytest.fixture(scope="module")
+def solutions():
+    return load_definitions(NOTEBOOK, "exercise-solution")
+
+
+@pytest.mark.parametrize("degree", [0, 1, 3, 7, 12])
+def test_poly_features_match_np_vander(ch3, degree):
+    x = np.random.default_rng(degree).uniform(-2, 2, size=17)
+    np.testing.assert_allclose(ch3["poly_features"](x, degree), np.vander(x, degree + 1, increasing=True), rtol=1e-14)
+    assert ch3["poly_features"](list(x), degree).shape == (17, degree + 1)  # lists work too
+
+
+@pytest.mark.parametrize("degree", [0, 1, 2, 4, 6])
+def test_fit_polynomial_matches_np_polyfit(ch3, degree):
+    rng = np.random.default_rng(10 + degree)
+    x, y = rng.uniform(-1, 1, size=25), rng.normal(size=25)
+    w = ch3["fit_polynomial"](x, y, degree)
+    np.testing.assert_allclose(w, np.polyfit(x, y, degree)[::-1], rtol=1e-8, atol=1e-10)
+    x_new = rng.uniform(-1, 1, size=9)
+    np.testing.assert_allclose(ch3["predict_polynomial"](w, x_new), np.polyval(np.polyfit(x, y, degree), x_new),
+                               rtol=1e-8, atol=1e-10)
+
+
+def test_fit_polynomial_fits_many_columns_at_once(ch3):
+    rng = np.random.default_rng(3)
+    x, Y = np.linspace(0, 1, 11), rng.normal(size=(11, 4))
+    W = ch3["fit_polynomial"](x, Y, 5)
+    assert W.shape == (6, 4)
+    for k in range(4):
+        np.testing.assert_allclose(W[:, k], ch3["fit_polynomial"](x, Y[:, k], 5), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ch3["mse"](Y, ch3["poly_features"](x, 5) @ W),
+                               [np.mean((Y[:, k] - ch3["poly_features"](x, 5) @ W[:, k]) ** 2) for k in range(4)])
+
+
+def test_degree_n_minus_1_interpolates(ch3):
+    rng = np.random.default_rng(4)
+    x, y = np.linspace(0, 1, 8), rng.normal(size=8)
+    w = ch3["fit_polynomial"](x, y, 7)
+    np.testing.assert_allclose(ch3["predict_polynomial"](w, x), y, atol=1e-8)
+
+
+def test_legendre_features_span_the_same_polynomials(ch3):
+    x = np.linspace(0, 1, 11)
+    V = ch3["legendre_features"](x, 10)
+    for k in range(11):
+        np.testing.assert_allclose(V[:, k], np.polynomial.Legendre.basis(k)(2 * x - 1), atol=1e-12)
+    y = np.random.default_rng(5).normal(size=11)
+    grid = np.linspace(0, 1, 101)
+    legendre_fit = ch3["legendre_features"](grid, 6) @ np.linalg.lstsq(ch3["legendre_features"](x, 6), y, rcond=None)[0]
+    np.testing.assert_allclose(legendre_fit, np.polyval(np.polyfit(x, y, 6), grid), atol=1e-8)
+    assert ch3["curvature_ratio"](V) < 1e4 < 1e12 < ch3["curvature_ratio"](ch3["poly_features"](x, 10))
+
+
+@pytest.mark.parametrize("lam", [0.0, 1e-6, 0.01, 1.0])
+def test_ridge_fit_matches_sklearn(ch3, lam):
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(30, 5)), rng.normal(size=30)
+    w = ch3["ridge_fit"](X, y, lam)
+    if lam == 0:
+        expected = np.linalg.lstsq(X, y, rcond=None)[0]
+    else:
+        expected = Ridge(alpha=len(X) * lam, fit_intercept=False, solver="svd").fit(X, y).coef_
+    np.testing.assert_allclose(w, expected, rtol=1e-7, atol=1e-10)
+    Y = np.stack([y, 2 * y], axis=1)  # several targets at once
+    np.testing.assert_allclose(ch3["ridge_fit"](X, Y, lam), np.stack([w, 2 * w], axis=1), rtol=1e-9, atol=1e-12)
+
+
+def test_ridge_fit_minimises_the_penalised_loss(ch3):
+    rng = np.random.default_rng(8)
+    X, y, lam = rng.normal(size=(20, 4)), rng.normal(size=20), 0.3
+    loss = lambda w: np.mean((X @ w - y) ** 2) + lam * np.sum(w**2)
+    w = ch3["ridge_fit"](X, y, lam)
+    for _ in range(20):
+        assert loss(w) < loss(w + 1e-3 * rng.normal(size=4))
+
+
+# ---- self-checks ----------------------------------------------------------------------------------
+
+
+def _passes(result):
+    assert isinstance(result, cu.checks.CheckResult)
+    return result.passed
+
+
+def test_check_split_accepts_the_solution(solutions):
+    assert _passes(cu.check_split(solutions["split_indices"]))
+
+
+def _split_unshuffled(n, val_fraction, test_fraction, rng):
+    n_val, n_test = int(val_fraction * n), int(test_fraction * n)
+    order = np.arange(n)
+    return order[n_val + n_test:], order[:n_val], order[n_val:n_val + n_test]
+
+
+def _split_with_replacement(n, val_fraction, test_fraction, rng):
+    n_val, n_test = int(val_fraction * n), int(test_fraction * n)
+    draw = lambda size: rng.choice(n, size=size, replace=True)
+    return draw(n - n_val - n_test), draw(n_val), draw(n_test)
+
+
+def _split_rounded_up(n, val_fraction, test_fraction, rng):
+    order = rng.permutation(n)
+    n_val, n_test = int(np.ceil(val_fraction * n)), int(np.ceil(test_fraction * n))
+    return order[n_val + n_test:], order[:n_val], order[n_val:n_val + n_test]
+
+
+def _split_ignores_rng(n, val_fraction, test_fraction, rng):
+    return _split_unshuffled(n, val_fraction, test_fraction, None) if n < 0 else tuple(
+        np.random.default_rng().permutation(n)[s] for s in _slices(n, val_fraction, test_fraction))
+
+
+def _slices(n, val_fraction, test_fraction):
+    n_val, n_test = int(val_fraction * n), int(test_fraction * n)
+    return slice(n_val + n_test, None), slice(0, n_val), slice(n_val, n_val + n_test)
+
+
+@pytest.mark.parametrize("wrong", [_split_unshuffled, _split_with_replacement, _split_rounded_up, _split_ignores_rng])
+def test_check_split_rejects_wrong_splits(wrong, capsys):
+    assert not _passes(cu.check_split(wrong))
+    out = capsys.readouterr().out
+    assert "❌" in out and "Hint" in out
+
+
+@pytest.mark.parametrize("wrong_type", [
+    lambda n, v, t, rng: rng.permutation(n),  # one array, not three
+    lambda n, v, t, rng: (np.linspace(0, 1, n), np.array([]), np.array([])),  # floats, not indices
+    lambda n, v, t, rng: None,
+])
+def test_check_split_fails_cleanly_on_wrong_types(wrong_type, capsys):
+    assert not _passes(cu.check_split(wrong_type))
+    assert "❌" in capsys.readouterr().out
+
+
+def test_check_cross_validation_accepts_the_solution(solutions):
+    assert _passes(cu.check_cross_validation(solutions["cross_val_mse"]))
+
+
+def _cv_training_error(x, y, degree, k):
+    w = np.polyfit(x, y, degree)
+    return float(np.mean((np.polyval(w, x) - y) ** 2))
+
+
+def _cv_fit_on_the_fold(x, y, degree, k):
+    scores = []
+    for fold in np.array_split(np.arange(len(x)), k):
+        rest = np.setdiff1d(np.arange(len(x)), fold)
+        w = np.polyfit(x[fold], y[fold], min(degree, len(fold) - 1))
+        scores.append(np.mean((np.polyval(w, x[rest]) - y[rest]) ** 2))
+    return float(np.mean(scores))
+
+
+def _cv_includes_the_fold(x, y, degree, k):
+    scores = []
+    for fold in np.array_split(np.arange(len(x)), k):
+        w = np.polyfit(x, y, degree)  # fitted on everything, the fold included
+        scores.append(np.mean((np.polyval(w, x[fold]) - y[fold]) ** 2))
+    return float(np.mean(scores))
+
+
+def _cv_pooled(x, y, degree, k):  # the mean over all held-out examples, not over the k folds
+    errors = []
+    for fold in np.array_split(np.arange(len(x)), k):
+        rest = np.setdiff1d(np.arange(len(x)), fold)
+        errors.extend((np.polyval(np.polyfit(x[rest], y[rest], degree), x[fold]) - y[fold]) ** 2)
+    return float(np.mean(errors))
+
+
+@pytest.mark.parametrize("wrong", [_cv_training_error, _cv_fit_on_the_fold, _cv_includes_the_fold, _cv_pooled])
+def test_check_cross_validation_rejects_wrong_procedures(wrong, capsys):
+    assert not _passes(cu.check_cross_validation(wrong))
+    assert "❌" in capsys.readouterr().out
+
+
+def test_check_cross_validation_fails_cleanly_on_wrong_types(capsys):
+    assert not _passes(cu.check_cross_validation(lambda x, y, degree, k: [0.1] * k))
+    assert not _passes(cu.check_cross_validation(lambda x, y, degree, k: "small"))
+    assert capsys.readouterr().out.count("❌") == 2
+
+
+def test_check_ridge_free_intercept_accepts_the_solution(solutions):
+    assert _passes(cu.check_ridge_free_intercept(solutions["ridge_free_intercept"]))
+
+
+def _ridge_penalises_everything(X, y, lam):
+    return np.linalg.solve(X.T @ X + len(X) * lam * np.eye(X.shape[1]), X.T @ y)
+
+
+def _ridge_without_n(X, y, lam):
+    penalty = lam * np.eye(X.shape[1])
+    penalty[0, 0] = 0.0
+    return np.linalg.solve(X.T @ X + penalty, X.T @ y)
+
+
+def _ridge_ignores_lam(X, y, lam):
+    return np.linalg.lstsq(X, y, rcond=None)[0]
+
+
+@pytest.mark.parametrize("wrong", [_ridge_penalises_everything, _ridge_without_n, _ridge_ignores_lam])
+def test_check_ridge_free_intercept_rejects_wrong_solutions(wrong, capsys):
+    assert not _passes(cu.check_ridge_free_intercept(wrong))
+    assert "❌" in capsys.readouterr().out
+
+
+def test_check_ridge_free_intercept_fails_cleanly_on_wrong_shapes(solutions, capsys):
+    assert not _passes(cu.check_ridge_free_intercept(lambda X, y, lam: solutions["ridge_free_intercept"](X, y, lam)[1:]))
+    assert not _passes(cu.check_ridge_free_intercept(lambda X, y, lam: None))
+    out = capsys.readouterr().out
+    assert out.count("❌") == 2 and "shape" in out
