@@ -160,3 +160,52 @@ def test_glue_turns_array_scalars_into_python_numbers(monkeypatch):
     cu.glue("c", "text", display=False)
     assert glued == {"a": 0.25, "b": 3, "c": "text"}
     assert type(glued["a"]) is float and type(glued["b"]) is int
+
+
+def test_required_device_unset_checks_nothing(monkeypatch, toy_classification):
+    X, y = toy_classification
+    monkeypatch.delenv("COURSE_REQUIRE_DEVICE", raising=False)
+    model = _classifier()
+    cu.fit(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y, progress=False)
+    monkeypatch.setenv("COURSE_REQUIRE_DEVICE", "cpu")  # the model and data are on the CPU: passes
+    cu.fit(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y, progress=False)
+    assert cu.evaluate(model, X, y)["accuracy"] > 0.9
+
+
+def test_required_device_catches_a_model_left_on_the_cpu(monkeypatch, toy_classification):
+    X, y = toy_classification
+    monkeypatch.setenv("COURSE_REQUIRE_DEVICE", "cuda")
+    model = _classifier()
+    before = [p.clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(RuntimeError, match=r"COURSE_REQUIRE_DEVICE='cuda', but '0.weight' is on cpu"):
+        cu.fit(model, nn.CrossEntropyLoss(), optimizer, X, y, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # raised before any step
+    with pytest.raises(RuntimeError, match="is on cpu"):
+        cu.evaluate(model, X, y)
+    with pytest.raises(RuntimeError, match="is on cpu"):
+        cu.predict(model, X)
+
+
+def test_required_device_catches_a_batch_and_a_buffer_elsewhere(monkeypatch, toy_classification):
+    X, y = toy_classification
+    monkeypatch.setenv("COURSE_REQUIRE_DEVICE", "cpu")
+    model = _classifier()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    to_meta = lambda batch: batch.to("meta")  # a transform that moves the batch off the required device
+    with pytest.raises(RuntimeError, match=r"'X_batch' is on meta"):
+        cu.fit(model, nn.CrossEntropyLoss(), optimizer, X, y, transform=to_meta, progress=False)
+    model.register_buffer("stray", torch.zeros(1, device="meta"))
+    with pytest.raises(RuntimeError, match=r"'stray' is on meta"):
+        cu.predict(model, X)
+
+
+def test_check_device_matches_an_index_only_when_one_is_asked_for():
+    from course_utils.train import check_device
+
+    cpu_tensor = torch.zeros(1)
+    check_device(None, x=cpu_tensor)
+    check_device(torch.device("cpu"), x=cpu_tensor)
+    check_device(torch.device("cpu:0"), x=cpu_tensor)
+    with pytest.raises(RuntimeError, match=r"COURSE_REQUIRE_DEVICE='cuda:1', but 'x' is on cpu"):
+        check_device(torch.device("cuda:1"), x=cpu_tensor)

@@ -1,8 +1,13 @@
 """A small, generic training loop over in-memory tensors.
 
 Chapter 1 (`linear_models`) writes this loop by hand; from chapter 2 on the book calls `fit`.
+
+Setting the environment variable ``COURSE_REQUIRE_DEVICE`` (e.g. ``cuda``) makes `fit`, `evaluate`
+and `predict` raise a `RuntimeError` when the model or a batch is on any other device, so a GPU
+run cannot silently train on the CPU. Unset (the default), nothing is checked.
 """
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -99,6 +104,37 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+REQUIRE_DEVICE_ENV_VAR = "COURSE_REQUIRE_DEVICE"
+
+
+def required_device() -> torch.device | None:
+    """The device that ``$COURSE_REQUIRE_DEVICE`` demands (``cuda``, ``cuda:1``, ``cpu``), or None."""
+    wanted = os.environ.get(REQUIRE_DEVICE_ENV_VAR, "").strip()
+    return torch.device(wanted) if wanted else None
+
+
+def check_device(required, model=None, **tensors) -> None:
+    """Raise a `RuntimeError` unless the model's parameters and buffers and ``tensors`` are on ``required``.
+
+    Args:
+        required: a `torch.device` (``cuda`` matches any CUDA device), or None to check nothing.
+        model: an `nn.Module` whose parameters and buffers are checked.
+        tensors: named tensors, e.g. ``batch=X_batch``; the names appear in the message.
+    """
+    if required is None:
+        return
+    named = dict(model.named_parameters(), **dict(model.named_buffers())) if model is not None else {}
+    named.update(tensors)
+    for name, tensor in named.items():
+        device = tensor.device  # "cuda" (no index) accepts any GPU; CPU tensors have no index
+        same_index = None in (required.index, device.index) or required.index == device.index
+        if device.type != required.type or not same_index:
+            raise RuntimeError(
+                f"{REQUIRE_DEVICE_ENV_VAR}={str(required)!r}, but {name!r} is on {device}. Move the model "
+                f"with model.to(device) and the data with X.to(device), where device = cu.get_device()."
+            )
+
+
 def fit(model, loss_fn, optimizer, X, y, num_epochs=1, batch_size=64, *, X_val=None, y_val=None,
         scheduler=None, transform=None, progress=True) -> History:
     """Train ``model`` with shuffled mini-batches; record losses (and accuracies) as it goes.
@@ -124,7 +160,8 @@ def fit(model, loss_fn, optimizer, X, y, num_epochs=1, batch_size=64, *, X_val=N
         raise ValueError("pass both X_val and y_val, or neither")
     if X_val is not None:
         check_xy(X_val, y_val, "X_val, y_val")
-    device, history, n = _model_device(model), History(), len(X)
+    device, history, n, required = _model_device(model), History(), len(X), required_device()
+    check_device(required, model)
     num_batches = -(-n // batch_size)
     bar = tqdm(total=num_epochs * num_batches, disable=not progress, file=_progress_file(),
                mininterval=2.0, ncols=80, unit="step")
@@ -134,7 +171,7 @@ def fit(model, loss_fn, optimizer, X, y, num_epochs=1, batch_size=64, *, X_val=N
         for i in range(0, n, batch_size):
             idx = order[i:i + batch_size]
             X_batch, y_batch = X[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
-            history.steps.append(_train_step(model, loss_fn, optimizer, X_batch, y_batch, epoch, transform))
+            history.steps.append(_train_step(model, loss_fn, optimizer, X_batch, y_batch, epoch, transform, required))
             if scheduler is not None:
                 scheduler.step()
             bar.update()
@@ -148,9 +185,10 @@ def fit(model, loss_fn, optimizer, X, y, num_epochs=1, batch_size=64, *, X_val=N
     return history
 
 
-def _train_step(model, loss_fn, optimizer, X_batch, y_batch, epoch, transform) -> dict:
+def _train_step(model, loss_fn, optimizer, X_batch, y_batch, epoch, transform, required=None) -> dict:
     if transform is not None:
         X_batch = transform(X_batch)
+    check_device(required, X_batch=X_batch, y_batch=y_batch)
     output = model(X_batch)
     loss = loss_fn(output, y_batch)
     optimizer.zero_grad()
@@ -179,6 +217,7 @@ def predict(model, X, batch_size: int = 2000) -> torch.Tensor:
     Returns:
         The outputs concatenated, e.g. logits of shape (N, num_classes), on the model's device.
     """
+    check_device(required_device(), model)  # batches go to the model's device, so this covers them
     was_training, device = model.training, _model_device(model)
     model.eval()
     outputs = torch.cat([model(X[i:i + batch_size].to(device)) for i in range(0, len(X), batch_size)])
