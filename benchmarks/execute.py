@@ -6,6 +6,9 @@ notebook gets its own figure even though they run one after another. (``RUSAGE_C
 runner would only give the largest of all kernels, and only once they have exited.) Processes
 that a kernel starts itself, such as DataLoader workers, are not counted; the book starts none.
 On CUDA the probe also reads ``torch.cuda.max_memory_allocated()``.
+
+The probe also records the kernel's CPU time (user + system, its finished child processes such as
+compiler workers included): on a busy machine it is inflated far less than the wall time.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ PROBE_SOURCE = f"""
 import json as _json, resource as _resource, sys as _sys
 _torch = _sys.modules.get("torch")
 _cuda = bool(_torch is not None and _torch.cuda.is_initialized())
+_self, _children = _resource.getrusage(_resource.RUSAGE_SELF), _resource.getrusage(_resource.RUSAGE_CHILDREN)
 print({PROBE_MARK!r} + _json.dumps({{
-    "peak_rss_mb": _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mb": _self.ru_maxrss / 1024,
+    "cpu_seconds": _self.ru_utime + _self.ru_stime + _children.ru_utime + _children.ru_stime,
     "torch_imported": _torch is not None,
     "torch_threads": _torch.get_num_threads() if _torch is not None else None,
     "cuda_initialized": _cuda,

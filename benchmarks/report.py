@@ -157,18 +157,19 @@ def to_markdown(report: dict) -> str:
         f"PyTorch threads){gpu}; torch {m.get('torch')}. Load average (1 min) "
         f"{_fmt(m.get('load_average_start'), '.2f')} at the start, {_fmt(m.get('load_average_end'), '.2f')} at the end.",
         "",
-        "| notebook | status | seconds | peak RSS (MiB) | GPU peak (MiB) | slowest cell (s) |",
-        "| --- | --- | ---: | ---: | ---: | --- |",
+        "| notebook | status | seconds | CPU seconds | peak RSS (MiB) | GPU peak (MiB) | slowest cell (s) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in report["notebooks"]:
         gpu_mb = r["probe"]["cuda_max_memory_allocated"] / 2**20 if r["probe"].get("cuda_initialized") else None
         slow = r["slowest_cells"][0] if r["slowest_cells"] else None
         slow_text = f"{slow[1]:.1f} (cell {slow[0]}: `{slow[2]}`)" if slow else "–"
         status = r["status"] + ("; " + "; ".join(r["problems"]) if r["problems"] else "")
-        lines.append(f"| {r['notebook']} | {status} | {r['seconds']:.1f} | {_fmt(r['peak_rss_mb'], '.0f')} "
-                     f"| {_fmt(gpu_mb, '.0f')} | {slow_text} |")
+        lines.append(f"| {r['notebook']} | {status} | {r['seconds']:.1f} | {_fmt(r['probe'].get('cpu_seconds'))} "
+                     f"| {_fmt(r['peak_rss_mb'], '.0f')} | {_fmt(gpu_mb, '.0f')} | {slow_text} |")
     subset = "" if report.get("complete", True) else " (not every notebook)"
-    lines.append(f"| **total**{subset} | | {_fmt(report.get('total_seconds'))} | | | |")
+    cpu_total = sum(r["probe"].get("cpu_seconds", 0) for r in report["notebooks"])
+    lines.append(f"| **total**{subset} | | {_fmt(report.get('total_seconds'))} | {cpu_total:.1f} | | | |")
     results = [(r["notebook"], k, v) for r in report["notebooks"] for k, v in headline_glue(r["glue"]).items()]
     if results:
         lines += ["", "## Glued results", "", "| notebook | name | value |", "| --- | --- | --- |"]
@@ -228,12 +229,12 @@ def write(report: dict, out_dir) -> Path:
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     with open(out / "notebooks.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["notebook", "status", "seconds", "cells_seconds", "peak_rss_mb", "device",
+        writer.writerow(["notebook", "status", "seconds", "cells_seconds", "cpu_seconds", "peak_rss_mb", "device",
                          "cuda_initialized", "cuda_max_memory_mb", "problems"])
         for r in report["notebooks"]:
             p = r["probe"] or {}
             writer.writerow([r["notebook"], r["status"], f"{r['seconds']:.3f}", f"{r['cells_seconds']:.3f}",
-                             _fmt(r["peak_rss_mb"], ".1f"), r["device"], p.get("cuda_initialized"),
+                             _fmt(p.get("cpu_seconds"), ".3f"), _fmt(r["peak_rss_mb"], ".1f"), r["device"], p.get("cuda_initialized"),
                              f"{p.get('cuda_max_memory_allocated', 0) / 2**20:.1f}", "; ".join(r["problems"])])
     with open(out / "glue.csv", "w", newline="") as f:
         writer = csv.writer(f)

@@ -58,6 +58,7 @@ def test_execute_notebook_reads_glue_time_and_memory(tmp_path):
     assert 0 < run.cells_seconds <= run.seconds
     assert run.probe["torch_imported"] and not run.probe["cuda_initialized"]
     assert run.peak_rss_mb > 50  # a kernel that imported torch holds well over 50 MiB
+    assert 0 < run.probe["cpu_seconds"]
     executed = nbformat.read(saved, as_version=4)
     assert len(executed.cells) == 2  # the memory probe cell is not left in the notebook
     assert any(o.get("text", "").startswith("not glue") for o in executed.cells[0].outputs)
@@ -142,7 +143,8 @@ def test_a_cpu_only_notebook_fails_a_forced_cuda_run(tmp_path):
 
 def _notebook_entry(name, seconds, status="ok", glue=None, rss=900.0):
     return NotebookRun(notebook=name, device="cpu", status=status, seconds=seconds, cells_seconds=seconds - 1,
-                       probe={"peak_rss_mb": rss, "cuda_initialized": False, "cuda_max_memory_allocated": 0},
+                       probe={"peak_rss_mb": rss, "cpu_seconds": seconds / 2, "cuda_initialized": False,
+                              "cuda_max_memory_allocated": 0},
                        glue=glue or {}, slowest_cells=[[2, 1.5, "import torch"]]).to_dict()
 
 
@@ -186,12 +188,12 @@ def test_report_files_and_targets(tmp_path):
     out = reports.write(report, tmp_path / "r")
     assert reports.load(out) == json.loads(json.dumps(report))
     csv_rows = (out / "notebooks.csv").read_text().splitlines()
-    assert csv_rows[0].startswith("notebook,status,seconds") and csv_rows[2].startswith("02_b.ipynb,ok,95.000")
+    assert csv_rows[0].startswith("notebook,status,seconds") and csv_rows[2].startswith("02_b.ipynb,ok,95.000,94.000,47.500")
     assert '01_a.ipynb,cnn_test_acc,0.991' in (out / "glue.csv").read_text()
     epochs = (out / "epochs.csv").read_text().splitlines()
     assert epochs[3] == "book,3,10.000,30.000,0.9910" and epochs[4].startswith("baseline,1,20.000")
     md = (out / "report.md").read_text()
-    assert "| 02_b.ipynb | ok | 95.0 | 900 |" in md and "| 01_a.ipynb | `cnn_test_acc` | 0.991 |" in md
+    assert "| 02_b.ipynb | ok | 95.0 | 47.5 | 900 |" in md and "| **total** | | 135.0 | 67.5 |" in md and "| 01_a.ipynb | `cnn_test_acc` | 0.991 |" in md
     assert "ch1_x" not in md  # chapter-internal numbers stay in the JSON and CSV
     assert "| 3 | 10.00 | 0.9910 | 20.00 | 0.9700 |" in md and "2.0x faster" in md
 
