@@ -52,8 +52,13 @@ def figures(report: dict) -> dict:
 
 
 def check_targets(report: dict, device_type: str) -> list[dict]:
-    """Each target of ``device_type`` ("cpu" or "cuda") with its measured value and whether it is met."""
+    """Each target of ``device_type`` ("cpu" or "cuda") with its measured value and whether it is met.
+
+    A ``--quick`` report's baseline is not a comparison, so its speed-up is not judged.
+    """
     values, rows = figures(report), []
+    if report.get("quick"):
+        values["speedup"] = None
     for name, key, op, limit in TARGETS.get(device_type, []):
         value = values.get(key)
         met = None if value is None else {"<=": value <= limit, "<": value < limit, ">=": value >= limit}[op]
@@ -108,6 +113,8 @@ def _fmt(value, spec: str = ".1f") -> str:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
     if _is_number(value):
         return format(value, spec)
     if isinstance(value, list):
@@ -157,6 +164,8 @@ def to_markdown(report: dict) -> str:
         f"PyTorch threads){gpu}; torch {m.get('torch')}. Load average (1 min) "
         f"{_fmt(m.get('load_average_start'), '.2f')} at the start, {_fmt(m.get('load_average_end'), '.2f')} at the end.",
         "",
+        *(["**A --quick run: the baseline and the loaders ran on a small subset; their figures are meaningless.**", ""]
+          if report.get("quick") else []),
         "| notebook | status | seconds | CPU seconds | peak RSS (MiB) | GPU peak (MiB) | slowest cell (s) |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]

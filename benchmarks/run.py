@@ -37,6 +37,7 @@ from benchmarks.execute import BOOK, ROOT, execute_notebook
 from benchmarks.time_to_accuracy import book_training_from_glue
 
 DEFAULT_OUT = ROOT / "benchmarks" / "reports" / "local"
+QUICK_SUBSET = 2_000
 
 
 def all_notebooks() -> list[Path]:
@@ -87,13 +88,15 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-baseline", action="store_true", help="no time-to-accuracy baseline")
     parser.add_argument("--skip-loaders", action="store_true", help="no loader comparison")
     parser.add_argument("--keep-executed", action="store_true", help="also save the executed notebooks")
+    parser.add_argument("--quick", action="store_true",
+                        help="baseline and loaders on 2,000 images, once: checks the machinery, figures meaningless")
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
     args = parser.parse_args(argv)
 
     created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     out = args.out or DEFAULT_OUT / f"{created:%Y%m%d-%H%M%S}-{args.device.replace(':', '')}"
     notebooks = [p.resolve() for p in args.notebooks] if args.notebooks else all_notebooks()
-    report = {"schema": reports.SCHEMA, "created": created.isoformat(), "device": args.device,
+    report = {"schema": reports.SCHEMA, "created": created.isoformat(), "device": args.device, "quick": args.quick,
               "command": " ".join(["python -m benchmarks.run"] + (argv if argv is not None else sys.argv[1:])),
               "machine": machine_info(args.device)}
     wall_start, runs = time.perf_counter(), []
@@ -120,7 +123,8 @@ def main(argv=None) -> int:
         from benchmarks.time_to_accuracy import measure
 
         print(f"baseline training ({args.baseline_epochs} epochs) ...", flush=True)
-        report["time_to_accuracy"] = measure(book, args.device, args.baseline_epochs)
+        report["time_to_accuracy"] = measure(book, args.device, args.baseline_epochs,
+                                             subset=QUICK_SUBSET if args.quick else None)
     if args.skip_loaders:
         report["loaders"] = {"skipped": "--skip-loaders"}
     else:
@@ -128,7 +132,8 @@ def main(argv=None) -> int:
 
         print("loader comparison ...", flush=True)
         device = "cuda" if _device_type(args.device) == "cuda" else "cpu"
-        report["loaders"] = compare_loaders(device=device)
+        report["loaders"] = (compare_loaders(device=device, subset=QUICK_SUBSET, repeats=1) if args.quick
+                             else compare_loaders(device=device))
     report["wall_seconds"] = time.perf_counter() - wall_start
     report["machine"]["load_average_end"] = os.getloadavg()[0]
     report["targets"] = reports.check_targets(report, _device_type(args.device))

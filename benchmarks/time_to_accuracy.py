@@ -229,14 +229,18 @@ def run_book_training(notebook=CNN_NOTEBOOK, device: str = "auto") -> dict:
                                                                 "device": run.glue.get("cnn_device", device)}
 
 
-def measure(book: dict, device: str = "cpu", baseline_epochs: int = 10, root=None, log=print) -> dict:
-    """Run the baseline now and summarize it against ``book`` (see `book_training_from_glue`)."""
+def measure(book: dict, device: str = "cpu", baseline_epochs: int = 10, root=None, log=print,
+            subset: int | None = None) -> dict:
+    """Run the baseline now and summarize it against ``book`` (see `book_training_from_glue`).
+
+    ``subset`` trains the baseline on the first images only: a smoke test, not a comparison.
+    """
     if device == "auto":
         import course_utils as cu
 
         device = str(cu.get_device())
-    baseline = train_baseline(baseline_epochs, device, root, log=log)
-    return summarize(book, baseline) | {"baseline_device": device}
+    baseline = train_baseline(baseline_epochs, device, root, subset=subset, log=log)
+    return summarize(book, baseline) | {"baseline_device": device, "baseline_subset": subset}
 
 
 def main(argv=None) -> int:

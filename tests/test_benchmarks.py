@@ -176,7 +176,8 @@ def test_seconds_to_counts_whole_epochs():
 
 
 def test_report_files_and_targets(tmp_path):
-    report = _report([_notebook_entry("01_a.ipynb", 40.0, glue={"cnn_test_acc": 0.991, "ch1_x": 1.0}),
+    report = _report([_notebook_entry("01_a.ipynb", 40.0, glue={"cnn_test_acc": 0.991, "cnn_params": 20490,
+                                                                 "ch1_x": 1.0}),
                       _notebook_entry("02_b.ipynb", 95.0)],
                      tta_result=tta.summarize(BOOK_EPOCHS, BASELINE_EPOCHS))
     report["targets"] = reports.check_targets(report, "cpu")
@@ -194,6 +195,7 @@ def test_report_files_and_targets(tmp_path):
     assert epochs[3] == "book,3,10.000,30.000,0.9910" and epochs[4].startswith("baseline,1,20.000")
     md = (out / "report.md").read_text()
     assert "| 02_b.ipynb | ok | 95.0 | 47.5 | 900 |" in md and "| **total** | | 135.0 | 67.5 |" in md and "| 01_a.ipynb | `cnn_test_acc` | 0.991 |" in md
+    assert "| 01_a.ipynb | `cnn_params` | 20,490 |" in md
     assert "ch1_x" not in md  # chapter-internal numbers stay in the JSON and CSV
     assert "| 3 | 10.00 | 0.9910 | 20.00 | 0.9700 |" in md and "2.0x faster" in md
 
@@ -203,6 +205,10 @@ def test_whole_book_target_needs_every_notebook():
     total = next(t for t in reports.check_targets(report, "cpu") if t["target"].startswith("whole book"))
     assert total["value"] is None and total["met"] is None
     assert [t["limit"] for t in reports.check_targets(report, "cuda")] == ["< 3"]
+    quick = _report([_notebook_entry("01_a.ipynb", 10.0)], tta_result=tta.summarize(BOOK_EPOCHS, BASELINE_EPOCHS))
+    speedup = lambda r: next(t for t in reports.check_targets(r, "cpu") if t["target"].startswith("speed-up"))
+    assert speedup(quick)["value"] == pytest.approx(2.0)
+    assert speedup(dict(quick, quick=True))["value"] is None  # a --quick baseline is no comparison
 
 
 def test_compare_reports():
