@@ -325,3 +325,8 @@ def test_epoch_seconds_and_compare_loaders_on_a_subset():
     row = result["rows"][0]
     assert row["batch_size"] == 16 and len(row["pipeline_all"]) == len(row["tensor_all"]) == 2
     assert row["pipeline_seconds"] > 0 and row["tensor_seconds"] > 0
+
+
+def test_time_to_accuracy_cli_fails_clearly_without_the_chapter(tmp_path, capsys):
+    assert tta.main(["--notebook", str(tmp_path / "05_cnns.ipynb")]) == 2
+    assert "needs the CNN chapter" in capsys.readouterr().err
