@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MATHJAX := book/_static/mathjax/tex-chtml.js
 
-.PHONY: book site test setup test-unit test-notebooks test-book test-browser sync-colab clean
+.PHONY: book site test setup test-unit test-notebooks test-book test-browser sync-colab benchmark clean
 
 ## book: install what is needed, execute every chapter, build the HTML book
 book: setup $(MATHJAX)
@@ -54,6 +54,11 @@ test-browser:
 ## sync-colab: rewrite every chapter's Colab set-up cell from _config.yml's repository
 sync-colab: setup
 	$(BIN)/python tools/nbtools.py sync-colab
+
+## benchmark: execute every notebook, time it, compare the CNN with the baseline (not a test; minutes)
+##            report in benchmarks/reports/local/; e.g. make benchmark BENCHMARK_ARGS="--device cuda"
+benchmark: setup
+	$(BIN)/python -m benchmarks.run $(BENCHMARK_ARGS)
 
 clean:
 	rm -rf _build student test-artifacts book/_static/mathjax

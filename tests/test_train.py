@@ -148,3 +148,31 @@ def test_mlp_builder_shapes():
     assert model(torch.randn(5, 1, 28, 28)).shape == (5, 10)
     assert sum(p.numel() for p in model.parameters()) == 784 * 32 + 32 + 32 * 10 + 10
 
+
+def test_forced_device_catches_a_batch_and_a_buffer_elsewhere(monkeypatch, toy_classification):
+    X, y = toy_classification
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    model = _classifier()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = [p.clone() for p in model.parameters()]
+    to_meta = lambda batch: batch.to("meta")  # a transform that moves the batch off the forced device
+    with pytest.raises(RuntimeError, match=r"COURSE_DEVICE='cpu', but 'X_batch' is on meta"):
+        cu.fit(model, nn.CrossEntropyLoss(), optimizer, X, y, transform=to_meta, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # raised before any step
+    model.register_buffer("stray", torch.zeros(1, device="meta"))
+    with pytest.raises(RuntimeError, match=r"the model's 'stray' is on meta"):
+        cu.predict(model, X)
+
+
+def test_check_device_matches_an_index_only_when_one_is_asked_for(monkeypatch):
+    from course_utils.repro import check_device
+
+    cpu_tensor = torch.zeros(1)
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    check_device(x=torch.zeros(1, device="meta"))  # unset: nothing is checked
+    for forced in ("cpu", "cpu:0"):
+        monkeypatch.setenv("COURSE_DEVICE", forced)
+        check_device(x=cpu_tensor)
+    monkeypatch.setenv("COURSE_DEVICE", "cuda:1")
+    with pytest.raises(RuntimeError, match=r"COURSE_DEVICE='cuda:1', but 'x' is on cpu"):
+        check_device(x=cpu_tensor)

@@ -47,18 +47,36 @@ def get_device() -> torch.device:
     return device
 
 
-def check_device(device: torch.device, what: str = "the model") -> None:
-    """Raise unless ``device`` is the kind that ``COURSE_DEVICE`` forces, when it forces one.
-
-    `fit`, `evaluate` and `predict` call it with the model's device, so a run with
-    ``COURSE_DEVICE=cuda`` (the GPU workflow) fails if a chapter trains on the CPU by mistake.
-
-    Raises:
-        RuntimeError: ``COURSE_DEVICE`` is set and ``device`` is of another type (cpu vs cuda).
-    """
+def forced_device() -> torch.device | None:
+    """The device that ``$COURSE_DEVICE`` forces (``cpu``, ``cuda``, ``cuda:1``), or None."""
     wanted = os.environ.get(DEVICE_ENV_VAR, "").strip()
-    if wanted and torch.device(wanted).type != torch.device(device).type:
-        raise RuntimeError(
-            f"{DEVICE_ENV_VAR}={wanted!r}, but {what} is on {device}. "
-            "Move it there first: model.to(cu.get_device())."
-        )
+    return torch.device(wanted) if wanted else None
+
+
+def check_device(model: torch.nn.Module | None = None, **tensors: torch.Tensor) -> None:
+    """Raise unless the model and ``tensors`` are on the device that ``COURSE_DEVICE`` forces.
+
+    `fit`, `evaluate` and `predict` call it, so a run with ``COURSE_DEVICE=cuda`` (the GPU
+    workflow, the benchmark) fails when a chapter trains or evaluates on the CPU by mistake.
+    Unset, it checks nothing.
+
+    Args:
+        model: an `nn.Module`; all its parameters and buffers are checked.
+        tensors: named tensors, e.g. ``X_batch=X_batch``; the names appear in the message.
+    Raises:
+        RuntimeError: something is elsewhere (``cuda`` accepts any GPU, ``cuda:1`` only that one).
+    """
+    required = forced_device()
+    if required is None:
+        return
+    named = {f"the model's {name!r}": t for name, t in [*model.named_parameters(), *model.named_buffers()]} \
+        if model is not None else {}
+    named.update({repr(name): t for name, t in tensors.items()})
+    for name, tensor in named.items():
+        device = tensor.device
+        same_index = None in (required.index, device.index) or required.index == device.index
+        if device.type != required.type or not same_index:
+            raise RuntimeError(
+                f"{DEVICE_ENV_VAR}={str(required)!r}, but {name} is on {device}. Move the model with "
+                "model.to(device) and the data with X.to(device), where device = cu.get_device()."
+            )

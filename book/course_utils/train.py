@@ -1,6 +1,10 @@
 """A small, generic training loop over in-memory tensors.
 
 Chapter 1 (`linear_models`) writes this loop by hand; from chapter 2 on the book calls `fit`.
+
+Setting the environment variable ``COURSE_DEVICE`` (e.g. ``cuda``) makes `fit`, `evaluate` and
+`predict` raise a `RuntimeError` when the model or a batch is on any other device, so a GPU run
+cannot silently train on the CPU (see `repro.check_device`). Unset, nothing is checked.
 """
 
 import sys
@@ -98,9 +102,7 @@ def _progress_file():
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
-    device = next(model.parameters()).device
-    check_device(device)  # with COURSE_DEVICE set, training elsewhere is an error
-    return device
+    return next(model.parameters()).device
 
 
 def fit(model, loss_fn, optimizer, X, y, num_epochs=1, batch_size=64, *, X_val=None, y_val=None,
@@ -129,6 +131,7 @@ def fit(model, loss_fn, optimizer, X, y, num_epochs=1, batch_size=64, *, X_val=N
     if X_val is not None:
         check_xy(X_val, y_val, "X_val, y_val")
     device, history, n = _model_device(model), History(), len(X)
+    check_device(model)  # with COURSE_DEVICE set, training elsewhere is an error
     num_batches = -(-n // batch_size)
     bar = tqdm(total=num_epochs * num_batches, disable=not progress, file=_progress_file(),
                mininterval=2.0, ncols=80, unit="step")
@@ -155,6 +158,7 @@ def fit(model, loss_fn, optimizer, X, y, num_epochs=1, batch_size=64, *, X_val=N
 def _train_step(model, loss_fn, optimizer, X_batch, y_batch, epoch, transform) -> dict:
     if transform is not None:
         X_batch = transform(X_batch)
+    check_device(X_batch=X_batch, y_batch=y_batch)
     output = model(X_batch)
     loss = loss_fn(output, y_batch)
     optimizer.zero_grad()
@@ -183,6 +187,7 @@ def predict(model, X, batch_size: int = 2000) -> torch.Tensor:
     Returns:
         The outputs concatenated, e.g. logits of shape (N, num_classes), on the model's device.
     """
+    check_device(model)  # batches go to the model's device, so this covers them
     was_training, device = model.training, _model_device(model)
     model.eval()
     outputs = torch.cat([model(X[i:i + batch_size].to(device)) for i in range(0, len(X), batch_size)])
