@@ -4,6 +4,7 @@ Modules, by topic: `repro` (seeds, device), `data` (datasets as tensors), `train
 loop), `plot` (the house style and plots), `models` (shared model builders), `notebook` (glue), and `checks` (exercise self-checks).
 """
 
+from .checks.cnns import check_cnn_shapes, check_conv2d_matmul, check_small_cnn
 from .checks.linear_models import check_gradient_descent, check_gradients, check_train_step
 from .data import MNISTData, data_dir, load_mnist, make_cubic_regression, standardize_images, tiny_digits
 from .models import mlp
