@@ -109,9 +109,14 @@ def test_exercises_have_gated_solutions_and_self_checks(chapter):
             assert "exercise-solution" in cell.metadata.get("tags", [])
             assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
             assert cell.metadata["nbgrader"]["solution"] is True
-        check = cells[end + 1]
-        assert check.cell_type == "code" and "self-check" in check.metadata.get("tags", [])
-        assert re.search(r"cu\.check_\w+\(", check.source), f"{label}: the cell after the solution must self-check"
+        following = []  # the cells after the solution, up to the next exercise
+        for cell in cells[end + 1:]:
+            if cell.source.startswith(":::{exercise}"):
+                break
+            following.append(cell)
+        checks = [c for c in following if c.cell_type == "code" and "self-check" in c.metadata.get("tags", [])]
+        assert checks, f"{label}: a code cell tagged self-check must follow the solution"
+        assert re.search(r"cu\.check_\w+\(", checks[0].source), f"{label}: the self-check cell must call cu.check_..."
 
 
 def _glue_patterns(nb) -> list[str]:

@@ -1,9 +1,11 @@
 """course_utils: the small shared toolbox of the course. Import it as ``import course_utils as cu``.
 
 Modules, by topic: `repro` (seeds, device), `data` (datasets as tensors), `train` (the training
-loop), `plot` (the house style and plots), `models` (shared model builders), `notebook` (glue), and `checks` (exercise self-checks).
+loop), `plot` (the house style and plots), `models` (shared model builders), `notebook` (glue),
+and `checks` (exercise self-checks, one module per chapter).
 """
 
+from .checks.cnns import check_cnn_shapes, check_conv2d_matmul, check_small_cnn
 from .checks.dense_networks import check_dense_gradients, check_hidden_width, check_softmax_jacobian
 from .checks.linear_models import check_gradient_descent, check_gradients, check_train_step
 from .checks.optimizers import check_adagrad, check_cosine_lr, check_stable_lr

@@ -1,0 +1,261 @@
+"""Chapter 5 (`05_cnns.ipynb`): the from-scratch convolution and pooling, and the exercise checks."""
+
+import re
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import course_utils as cu
+from course_utils.checks import cnns as checks
+from nbdefs import BOOK, cells_with_tag, load_definitions
+
+NOTEBOOK = "05_cnns.ipynb"
+
+
+@pytest.fixture(scope="module")
+def scratch():
+    return load_definitions(NOTEBOOK, "from-scratch")
+
+
+@pytest.fixture(scope="module")
+def solutions():
+    return load_definitions(NOTEBOOK, "exercise-solution")
+
+
+def random_conv_case(rng):
+    C, K = rng.integers(1, 5), rng.integers(1, 6)
+    H, W = rng.integers(3, 14), rng.integers(3, 14)
+    kh, kw = rng.integers(1, min(H, 5) + 1), rng.integers(1, min(W, 5) + 1)
+    stride, padding = int(rng.integers(1, 4)), int(rng.integers(0, 3))
+    return (rng.normal(size=(C, H, W)), rng.normal(size=(K, C, kh, kw)), rng.normal(size=K), stride, padding)
+
+
+def torch_conv(X, W, b, stride, padding):
+    return F.conv2d(torch.tensor(X)[None], torch.tensor(W), torch.tensor(b), stride=stride, padding=padding)[0]
+
+
+# --- from scratch: convolution, pooling, output size ---------------------------------------------
+
+@pytest.mark.parametrize("seed", range(8))
+def test_conv2d_matches_torch_on_random_shapes(scratch, seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(10):
+        X, W, b, stride, padding = random_conv_case(rng)
+        torch.testing.assert_close(torch.tensor(scratch["conv2d"](X, W, b, stride, padding)),
+                                   torch_conv(X, W, b, stride, padding))
+
+
+def test_conv2d_uses_each_filter_and_bias(scratch):
+    X = np.arange(25.0).reshape(1, 5, 5)
+    W = np.stack([np.full((1, 2, 2), k + 1.0) for k in range(4)])  # filter k is all (k + 1)
+    b = np.array([0.0, 10.0, 20.0, 30.0])
+    out = scratch["conv2d"](X, W, b)
+    assert out.shape == (4, 4, 4)
+    window_sums = out[0]
+    for k in range(4):
+        np.testing.assert_allclose(out[k], (k + 1) * window_sums + b[k])
+
+
+def test_conv2d_defaults_are_stride_1_and_no_padding(scratch):
+    rng = np.random.default_rng(10)
+    X, W, b = rng.normal(size=(2, 6, 7)), rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3)
+    torch.testing.assert_close(torch.tensor(scratch["conv2d"](X, W, b)), torch_conv(X, W, b, 1, 0))
+
+
+def test_conv_one_filter_matches_torch(scratch):
+    rng = np.random.default_rng(11)
+    for _ in range(10):
+        x, w = rng.normal(size=(rng.integers(3, 9), rng.integers(3, 9))), rng.normal(size=(2, 3))
+        expected = F.conv2d(torch.tensor(x)[None, None], torch.tensor(w)[None, None])[0, 0]
+        torch.testing.assert_close(torch.tensor(scratch["conv_one_filter"](x, w)), expected)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_max_pool2d_matches_torch(scratch, seed):
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(10):
+        C, H, W = rng.integers(1, 5), rng.integers(2, 13), rng.integers(2, 13)
+        size, stride = int(rng.integers(1, min(H, W) + 1)), int(rng.integers(1, 4))
+        X = rng.normal(size=(C, H, W))
+        torch.testing.assert_close(torch.tensor(scratch["max_pool2d"](X, size, stride)),
+                                   F.max_pool2d(torch.tensor(X)[None], size, stride)[0])
+
+
+def test_max_pool2d_stride_defaults_to_window(scratch):
+    X = np.random.default_rng(12).normal(size=(3, 9, 8))
+    torch.testing.assert_close(torch.tensor(scratch["max_pool2d"](X, 3)), F.max_pool2d(torch.tensor(X)[None], 3)[0])
+    torch.testing.assert_close(torch.tensor(scratch["max_pool2d"](X)), F.max_pool2d(torch.tensor(X)[None], 2)[0])
+
+
+def test_output_size_formula_matches_torch_and_conv2d(scratch):
+    size_of = scratch["conv_output_size"]
+    rng = np.random.default_rng(13)
+    for _ in range(200):
+        H = int(rng.integers(1, 40))
+        kernel = int(rng.integers(1, H + 1))
+        stride, padding = int(rng.integers(1, 5)), int(rng.integers(0, 4))
+        out = F.conv2d(torch.zeros(1, 1, H, H + 3), torch.zeros(1, 1, kernel, kernel), stride=stride, padding=padding)
+        assert out.shape[-2:] == (size_of(H, kernel, stride, padding), size_of(H + 3, kernel, stride, padding))
+    X, W, b, stride, padding = random_conv_case(np.random.default_rng(14))
+    out = scratch["conv2d"](X, W, b, stride, padding)
+    assert out.shape[1:] == (size_of(X.shape[1], W.shape[2], stride, padding),
+                             size_of(X.shape[2], W.shape[3], stride, padding))
+
+
+def test_main_cnn_builds_and_has_logits():
+    namespace = {"nn": nn, "torch": torch}
+    exec(cells_with_tag(NOTEBOOK, "cnn-model")[0], namespace)
+    model = namespace["make_cnn"]()
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    assert 20_000 < sum(p.numel() for p in model.parameters()) < 100_000
+
+
+# --- Exercise 5.1: convolution as a matrix product ------------------------------------------------
+
+def loop_conv(X, W, b, stride=1, padding=0):
+    return torch_conv(X, W, b, stride, padding).numpy()
+
+
+WRONG_CONVS = {
+    "flipped kernel": lambda X, W, b, s=1, p=0: loop_conv(X, W[:, :, ::-1, ::-1].copy(), b, s, p),
+    "no bias": lambda X, W, b, s=1, p=0: loop_conv(X, W, np.zeros_like(b), s, p),
+    "first filter for every channel": lambda X, W, b, s=1, p=0: loop_conv(X, np.repeat(W[:1], len(W), 0), b, s, p),
+    "stride ignored": lambda X, W, b, s=1, p=0: loop_conv(X, W, b, 1, p),
+    "padding ignored": lambda X, W, b, s=1, p=0: loop_conv(X, W, b, s, 0),
+    "channels last": lambda X, W, b, s=1, p=0: np.moveaxis(loop_conv(X, W, b, s, p), 0, -1),
+    "returns None": lambda X, W, b, s=1, p=0: None,
+    "returns a string": lambda X, W, b, s=1, p=0: "conv",
+    "crashes": lambda X, W, b, s=1, p=0: X @ W,
+    "not attempted": lambda X, W, b, s=1, p=0: not_attempted(),
+}
+
+
+def not_attempted():
+    raise NotImplementedError("Exercise: write conv2d_matmul")
+
+
+def test_conv2d_matmul_solution_passes_and_matches_torch(solutions):
+    assert cu.check_conv2d_matmul(solutions["conv2d_matmul"]).passed
+    rng = np.random.default_rng(15)
+    for _ in range(20):
+        X, W, b, stride, padding = random_conv_case(rng)
+        torch.testing.assert_close(torch.tensor(solutions["conv2d_matmul"](X, W, b, stride, padding)),
+                                   torch_conv(X, W, b, stride, padding))
+
+
+def test_conv2d_matmul_check_accepts_the_chapter_conv2d_and_tensors(scratch):
+    assert cu.check_conv2d_matmul(scratch["conv2d"]).passed
+    assert cu.check_conv2d_matmul(lambda *args: torch.tensor(loop_conv(*args))).passed
+
+
+@pytest.mark.parametrize("name", WRONG_CONVS)
+def test_conv2d_matmul_check_rejects_wrong_answers(name, capsys):
+    result = cu.check_conv2d_matmul(WRONG_CONVS[name])
+    assert not result.passed and result.message
+    assert "Exercise 5.1" in capsys.readouterr().out
+
+
+def test_conv2d_matmul_hints_name_the_mistake():
+    assert "flipped" in cu.check_conv2d_matmul(WRONG_CONVS["flipped kernel"]).hint
+    assert "bias" in cu.check_conv2d_matmul(WRONG_CONVS["no bias"]).hint
+    assert "first filter" in cu.check_conv2d_matmul(WRONG_CONVS["first filter for every channel"]).hint
+    assert "shape" in cu.check_conv2d_matmul(WRONG_CONVS["stride ignored"]).message
+
+
+# --- Exercise 5.2: shapes and parameters ----------------------------------------------------------
+
+def test_cnn_shapes_solution_passes_and_is_right(solutions):
+    net = checks.exercise_network()
+    expected_shape = tuple(net[:-2](torch.zeros(1, 3, 32, 48)).shape[1:])
+    assert tuple(solutions["shape"]) == expected_shape
+    assert solutions["num_params"] == sum(p.numel() for p in net.parameters())
+    assert cu.check_cnn_shapes(solutions["shape"], solutions["num_params"]).passed
+    assert cu.check_cnn_shapes(torch.Size(solutions["shape"]), np.int64(solutions["num_params"])).passed
+
+
+def test_exercise_text_shows_the_checked_network():
+    nb = nbformat.read(BOOK / NOTEBOOK, as_version=4)
+    text = next(c.source for c in nb.cells if c.cell_type == "markdown" and ":label: ex-cnn-shapes" in c.source)
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    reference = checks.exercise_network()
+    namespace = {"nn": nn, "num_features": reference[-1].in_features}
+    exec(code, namespace)
+    assert str(namespace["net"]) == str(reference)
+
+
+def test_cnn_shapes_check_rejects_wrong_answers(solutions, capsys):
+    shape, num_params = tuple(solutions["shape"]), solutions["num_params"]
+    conv_weights_only = num_params - 16 - 32 - 64 - 10
+    wrong = [
+        ((64, 3, 5), num_params),       # sizes rounded up instead of down
+        ((64, 4, 2), num_params),       # height and width swapped
+        ((32, 2, 4), num_params),       # wrong channels
+        ((64, 1, 3), num_params),       # padding forgotten in the first convolution
+        (shape, conv_weights_only),     # biases forgotten
+        (shape, num_params - 5130),     # the dense layer forgotten
+        ([64.0, 2.0, 4.0], num_params),  # floats
+        ((64, 2), num_params),          # two numbers
+        ("64x2x4", num_params),         # a string
+        (shape, float(num_params)),     # parameters as a float
+        (shape, None),
+    ]
+    for answer in wrong:
+        result = cu.check_cnn_shapes(*answer)
+        assert not result.passed, answer
+    output = capsys.readouterr().out
+    assert str(num_params) not in output and f"{num_params:,}" not in output
+    assert str(shape) not in output
+
+
+# --- Exercise 5.3: a CNN on a budget --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mnist_test():
+    data = cu.load_mnist()
+    if not data.is_full:
+        pytest.fail("these tests need the full MNIST test set; see the README's section on data")
+    return data
+
+
+def test_small_cnn_solution_is_under_budget(solutions):
+    model = solutions["make_small_cnn"]()
+    assert sum(p.numel() for p in model.parameters()) <= checks.SMALL_CNN_MAX_PARAMS
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_small_cnn_check_accepts_the_trained_solution(solutions, mnist_test):
+    X_train, y_train, X_test, y_test = mnist_test
+    cu.set_seed(0)
+    model = solutions["make_small_cnn"]().to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
+    steps = 2 * -(-len(X_train) // 128)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=5e-3, total_steps=steps)
+    cu.fit(model, nn.CrossEntropyLoss(), optimizer, X_train, y_train, 2, 128, scheduler=scheduler, progress=False)
+    assert cu.check_small_cnn(model, X_test, y_test).passed
+
+
+def test_small_cnn_check_rejects_wrong_answers(solutions, mnist_test, capsys):
+    _, _, X_test, y_test = mnist_test
+    namespace = {"nn": nn, "torch": torch}
+    exec(cells_with_tag(NOTEBOOK, "cnn-model")[0], namespace)
+    untrained = solutions["make_small_cnn"]()
+    five_outputs = nn.Sequential(*list(solutions["make_small_cnn"]())[:-1], nn.Linear(256, 5))
+    wrong = [
+        (untrained, X_test, y_test),                # not trained: about 10%
+        (namespace["make_cnn"](), X_test, y_test),  # over the budget
+        (five_outputs, X_test, y_test),             # wrong number of outputs
+        (nn.Sequential(nn.Flatten()), X_test, y_test),  # no parameters
+        (solutions["make_small_cnn"], X_test, y_test),  # the builder, not a model
+        ("model", X_test, y_test),
+        (untrained, X_test[:100], y_test[:100]),    # not the whole test set
+        (untrained, X_test.numpy(), y_test),
+    ]
+    for args in wrong:
+        assert not cu.check_small_cnn(*args).passed
+    assert "budget" in cu.check_small_cnn(namespace["make_cnn"](), X_test, y_test).message
+    assert "accuracy" in cu.check_small_cnn(untrained, X_test, y_test).message
+    assert "Exercise 5.3" in capsys.readouterr().out
