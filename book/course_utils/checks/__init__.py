@@ -3,7 +3,9 @@
 Each chapter's checks live in a module of this package named after the chapter. A check returns a
 `CheckResult` and prints its verdict; it never reveals the reference answer. When the environment
 variable ``COURSE_CHECK_LOG`` names a file, every result is also appended to it as one JSON line,
-which is how the grader collects the results of a whole notebook.
+which is how the grader collects the results of a whole notebook. When ``COURSE_CHECK_STRICT`` is
+set (to anything but ``0`` or an empty string), a failed check also raises `AssertionError` after
+printing its verdict, so that a self-check cell works as an nbgrader autograder test.
 """
 
 import functools
@@ -14,6 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 LOG_ENV_VAR = "COURSE_CHECK_LOG"
+STRICT_ENV_VAR = "COURSE_CHECK_STRICT"
 
 
 @dataclass
@@ -49,6 +52,7 @@ def self_check(name: str, success: str = "correct, well done!"):
 
     The wrapped function returns nothing when the answer is right. Any other exception, such as
     one raised inside the student's own code, is reported as a failed check, not a traceback.
+    The check's display name is kept on the wrapper as ``check_name`` (the grader reads it).
     """
 
     def decorate(check):
@@ -67,6 +71,7 @@ def self_check(name: str, success: str = "correct, well done!"):
             _report(result)
             return result
 
+        wrapper.check_name = name
         return wrapper
 
     return decorate
@@ -77,6 +82,8 @@ def _report(result: CheckResult) -> None:
     if os.environ.get(LOG_ENV_VAR):
         with open(os.environ[LOG_ENV_VAR], "a", encoding="utf-8") as log:
             log.write(json.dumps(asdict(result)) + "\n")
+    if not result.passed and os.environ.get(STRICT_ENV_VAR, "") not in ("", "0"):
+        raise AssertionError(str(result))
 
 
 def as_tensor(value, what: str, shape=None) -> torch.Tensor:
