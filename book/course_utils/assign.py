@@ -1,7 +1,7 @@
 """Student versions of the chapters, from the one source: the chapter notebooks in ``book/``.
 
     python -m course_utils.assign book/ -o student/                  # a student notebook per chapter
-    python -m course_utils.assign book/ -o nbgrader/source --nbgrader  # nbgrader assignment sources
+    python -m course_utils.assign book/ -o course/source --nbgrader    # nbgrader assignment sources
     python -m course_utils.assign . --site -o _build/student-src     # a student book to build
 
 A student version keeps everything but the solutions: every ``### BEGIN SOLUTION`` ...
@@ -25,9 +25,11 @@ import copy
 import json
 import re
 import shutil
+import symtable
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import nbformat
 from nbformat import NotebookNode
@@ -196,36 +198,51 @@ def stub_solutions(nb: NotebookNode, owners: list[Exercise | None]) -> dict[int,
 # --- Which later cells need an exercise --------------------------------------------------------
 
 
-def _parse(source: str) -> ast.Module | None:
-    """The cell's Python syntax tree (IPython magics translated first), or None if it has none."""
+def _python(source: str) -> str | None:
+    """The cell's source as plain Python (IPython magics translated), or None if it is not valid."""
     from IPython.core.inputtransformer2 import TransformerManager
 
+    code = TransformerManager().transform_cell(source)
     try:
-        return ast.parse(TransformerManager().transform_cell(source))
+        ast.parse(code)
     except SyntaxError:
         return None
+    return code
 
 
-def cell_names(source: str) -> tuple[set[str], set[str]]:
-    """The names a cell binds at top level and the names it reads anywhere (a static estimate)."""
-    tree = _parse(source)
-    if tree is None:
-        return set(), set()
-    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
-    bound, used = set(), set()
+def _parse(source: str) -> ast.Module | None:
+    """The cell's Python syntax tree, or None if it has none."""
+    code = _python(source)
+    return None if code is None else ast.parse(code)
 
-    def visit(node: ast.AST, top: bool) -> None:
-        if isinstance(node, ast.Name):
-            (bound if isinstance(node.ctx, (ast.Store, ast.Del)) and top else used).add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)) and top:
-            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
-        if isinstance(node, scopes) and not isinstance(node, ast.Lambda) and top:
-            bound.add(node.name)
-        for child in ast.iter_child_nodes(node):
-            visit(child, top and not isinstance(node, scopes))
 
-    visit(tree, True)
-    return bound, used
+class CellNames(NamedTuple):
+    """The global names a code cell binds, reads and imports."""
+
+    bound: set[str]
+    used: set[str]
+    imported: set[str]
+
+
+def cell_names(source: str) -> CellNames:
+    """The global names a cell binds, reads (anywhere, also inside its functions) and imports.
+
+    Uses the standard library's `symtable`, so a function's parameters and locals do not count as
+    reads of the notebook's variables of the same name.
+    """
+    code = _python(source)
+    if code is None:
+        return CellNames(set(), set(), set())
+    table = symtable.symtable(code, "<cell>", "exec")
+    top = table.get_symbols()
+    bound = {s.get_name() for s in top if s.is_assigned() or s.is_imported()}
+    used = {s.get_name() for s in top if s.is_referenced()}
+    tables = list(table.get_children())
+    while tables:
+        child = tables.pop()
+        used |= {s.get_name() for s in child.get_symbols() if s.is_global() and s.is_referenced()}
+        tables += child.get_children()
+    return CellNames(bound, used, {s.get_name() for s in top if s.is_imported()})
 
 
 def _is_stub(node: ast.AST) -> bool:
@@ -236,7 +253,7 @@ def _is_stub(node: ast.AST) -> bool:
             and str(node.exc.args[0].value).startswith("Exercise "))
 
 
-def _stub_runs_on_definition(source: str) -> bool:
+def runs_into_stub(source: str) -> bool:
     """True if running the cell itself reaches a stub: one outside every function, or a call
     at top level of a function the cell defines."""
     tree = _parse(source)
@@ -248,7 +265,7 @@ def _stub_runs_on_definition(source: str) -> bool:
         return not isinstance(node, scopes) and (
             _is_stub(node) or any(reaches(child) for child in ast.iter_child_nodes(node)))
 
-    return reaches(tree) or bool(_direct_calls(source) & cell_names(source)[0])
+    return reaches(tree) or bool(_direct_calls(source) & cell_names(source).bound)
 
 
 def _direct_calls(source: str) -> set[str]:
@@ -278,9 +295,9 @@ def cells_needing_exercises(nb: NotebookNode, stubbed: dict[int, Exercise]) -> d
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        bound, used = cell_names(cell.source)
+        bound, used, _ = cell_names(cell.source)
         if index in stubbed:
-            target = missing if _stub_runs_on_definition(cell.source) else raising
+            target = missing if runs_into_stub(cell.source) else raising
             for name in bound:
                 target[name] = [stubbed[index]]
             continue
@@ -290,10 +307,14 @@ def cells_needing_exercises(nb: NotebookNode, stubbed: dict[int, Exercise]) -> d
             hits = used & (missing.keys() | raising.keys())
         if hits:
             exercises = sorted({e for name in hits for e in missing.get(name, []) + raising.get(name, [])},
-                               key=lambda e: [int(p) if p.isdigit() else p for p in e.number.split(".")])
+                               key=lambda e: tuple(int(p) if p.isdigit() else 0 for p in e.number.split(".")))
             needs[index] = exercises
             for name in bound:
                 missing[name] = exercises
+        else:  # a cell that runs and rebinds a name makes it usable again
+            for name in bound:
+                missing.pop(name, None)
+                raising.pop(name, None)
     return needs
 
 
@@ -471,6 +492,7 @@ def write_student_book(root: Path, out: Path, branch: str = "student") -> Path:
             nbformat.write(student_version(nbformat.read(source, as_version=4), source), target)
         else:
             target.write_text(strip_solution_text(source.read_text()) + "\n")
+    (out / ".gitignore").write_text("_build/\n__pycache__/\n.ipynb_checkpoints/\n")
     (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     (out / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False, allow_unicode=True))
     return out
