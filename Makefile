@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MATHJAX := book/_static/mathjax/tex-chtml.js
 
-.PHONY: book site test setup test-unit test-notebooks test-book test-browser sync-colab benchmark clean
+.PHONY: book site test setup test-unit test-notebooks test-book test-browser sync-colab benchmark clean \
+        student book-student grade
 
 ## book: install what is needed, execute every chapter, build the HTML book
 book: setup $(MATHJAX)
@@ -15,6 +16,24 @@ book: setup $(MATHJAX)
 ## site: the strict build that .github/workflows/deploy.yml publishes to GitHub Pages
 site: setup $(MATHJAX)
 	$(MAKE) test-book
+
+## student: a student version of every chapter in student/ (solutions replaced by stubs)
+student: setup
+	$(BIN)/python -m course_utils.assign book/ -o student/
+
+## book-student: the student edition of the book, without solutions, in _build/student-html
+STUDENT_BRANCH ?= student
+book-student: setup $(MATHJAX)
+	$(BIN)/python -m course_utils.assign . --site -o _build/student-src --branch $(STUDENT_BRANCH)
+	$(BIN)/jupyter-book build _build/student-src --keep-going
+	rm -rf _build/student-html
+	mv _build/student-src/_build/html _build/student-html
+	@echo "The student edition is at $(CURDIR)/_build/student-html/index.html"
+
+## grade: run the self-checks of every notebook under SUBMISSIONS; scores.csv and scores.json
+SUBMISSIONS ?= submitted
+grade: setup
+	$(BIN)/python -m course_utils.grade $(SUBMISSIONS) -o scores.csv -o scores.json
 
 ## test: unit tests, every notebook through nbmake, the strict book build, browser tests
 test: setup $(MATHJAX)
