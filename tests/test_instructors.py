@@ -366,7 +366,7 @@ def graded(student_dir, tmp_path_factory) -> tuple[dict, dict]:
         (folder / "submitted" / name).mkdir(parents=True)
         nbformat.write(assign.fill_in(student, answers), folder / "submitted" / name / FIRST.name)
     run(sys.executable, "-m", "course_utils.grade", "submitted", "-o", "scores.csv", "-o", "scores.json",
-        "--book", BOOK, cwd=folder)
+        "--book", BOOK, "--jobs", "3", cwd=folder)
     rows = {r["submission"].split("/")[0]: r for r in csv.DictReader(open(folder / "scores.csv"))}
     report = {r["submission"].split("/")[0]: r for r in json.loads((folder / "scores.json").read_text())}
     return rows, report
@@ -408,6 +408,14 @@ def test_grader_expects_the_checks_of_the_chapter_even_if_cells_were_deleted(stu
     assert grade.submissions([tmp_path]) == [(renamed, "alice/my work.ipynb")]
     chapter = grade.source_chapter(read(renamed), renamed, BOOK)
     assert grade.expected_checks(chapter) == grade.expected_checks(read(FIRST)) and len(grade.expected_checks(chapter)) >= 3
+
+
+def test_grader_scores_an_unreadable_submission_zero(tmp_path):
+    broken = tmp_path / FIRST.name
+    broken.write_text("not a notebook")
+    result = grade.grade(broken, FIRST.name, BOOK).as_dict()
+    assert (result["passed"], result["total"]) == (0, len(grade.expected_checks(read(FIRST))))
+    assert result["errors"][0]["ename"] == "UnreadableNotebook"
 
 
 # --- nbgrader, as the guide describes it ---------------------------------------------------------
@@ -466,8 +474,12 @@ def sites(tmp_path_factory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("site")
     instructor = _mini_book(tmp / "instructor")
     run(sys.executable, "-m", "course_utils.assign", instructor, "--site", "-o", tmp / "student")
-    for book in (instructor, tmp / "student"):
-        run(Path(sys.executable).parent / "jupyter-book", "build", book, "--keep-going")
+    builds = {book: subprocess.Popen([Path(sys.executable).parent / "jupyter-book", "build", book, "--keep-going"],
+                                     env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+              for book in (instructor, tmp / "student")}  # both at once: each mostly waits on its kernel
+    for book, build in builds.items():
+        output = build.communicate(timeout=900)[0]
+        assert build.returncode == 0, f"building {book} failed:\n{output[-3000:]}"
     return instructor / "_build" / "html", tmp / "student" / "_build" / "html"
 
 

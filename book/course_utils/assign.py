@@ -467,6 +467,10 @@ def write_student_book(root: Path, out: Path, branch: str = "student") -> Path:
     leave the table of contents, sphinx-exercise's ``hide_solutions`` is on, and the launch and
     download buttons point at ``branch``, where the instructor publishes the student notebooks.
     Build it with ``jupyter-book build <out>``.
+
+    ``hide_solutions`` alone would not do: sphinx-exercise 1.2.1 keeps the gated content and the
+    build fails on the ``solution-end`` node, and the page sources and download button would still
+    carry the solutions. Here it only guards against a solution block that a page might still hold.
     """
     import yaml
 

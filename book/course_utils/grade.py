@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,7 +139,13 @@ def read_log(log: Path) -> dict[str, dict]:
 
 def grade(path: Path, label: str, book: Path | None = None, timeout: int = 600) -> Grade:
     """Execute one submitted notebook and collect its check results."""
-    nb = nbformat.read(path, as_version=4)
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as error:  # not a notebook any more: every check of its chapter fails
+        chapter = book / path.name if book else None
+        expected = expected_checks(nbformat.read(chapter, as_version=4)) if chapter and chapter.is_file() else []
+        return Grade(label, path.name, expected, errors=[{"cell": None, "ename": "UnreadableNotebook",
+                                                          "evalue": f"{type(error).__name__}: {error}"}])
     expected = expected_checks(source_chapter(nb, path, book)) or expected_checks(nb)
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "checks.jsonl"
@@ -196,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--book", type=Path, default=None,
                         help="folder of the chapter notebooks, for the list of checks (default: the repository's book/)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds one cell may run (default: 600)")
+    parser.add_argument("--jobs", type=int, default=1, help="submissions to run at the same time (default: 1)")
     return parser
 
 
@@ -206,11 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         print("error: the output must end in .csv or .json", file=sys.stderr)
         return 2
     book = args.book or default_book()
-    grades = []
-    for path, label in submissions(args.submissions):
-        print(f"grading {label} ...", file=sys.stderr, flush=True)
-        grades.append(grade(path, label, book, args.timeout))
-        print(f"  {grades[-1].passed}/{grades[-1].total} checks passed", file=sys.stderr, flush=True)
+    found = submissions(args.submissions)
+    print(f"grading {len(found)} submission(s), {args.jobs} at a time ...", file=sys.stderr, flush=True)
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        grades = list(pool.map(grade, [p for p, _ in found], [label for _, label in found],
+                               [book] * len(found), [args.timeout] * len(found)))
     for out in args.output:
         (write_csv if out.suffix == ".csv" else write_json)(grades, out)
         print(f"wrote {out}", file=sys.stderr)
