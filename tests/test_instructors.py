@@ -450,6 +450,20 @@ def test_nbgrader_generates_and_autogrades_a_chapter(tmp_path):
     assert (row["student_id"], float(row["score"]), float(row["max_score"])) == ("bob", 1.0, len(checks))
 
 
+def test_student_book_of_the_repository_can_be_pushed_and_launched(tmp_path):
+    out = assign.write_student_book(ROOT, tmp_path / "student-book", branch="spring")
+    config, toc = (yaml.safe_load((out / name).read_text()) for name in ("_config.yml", "_toc.yml"))
+    assert config["repository"]["branch"] == "spring" and config["sphinx"]["config"]["hide_solutions"] is True
+    assert all(not assign.INSTRUCTOR_PAGE.search(page) for page in assign._toc_files(toc))
+    assert not (out / "book" / GUIDE.name).exists()
+    assert sorted(p.name for p in (out / "book").glob("*.ipynb")) == sorted(p.name for p in CHAPTERS if
+                                                                           f"book/{p.stem}" in assign._toc_files(toc))
+    for needed in ["pyproject.toml", "requirements.txt", "book/course_utils/__init__.py", ".gitignore"] + [
+            p.relative_to(ROOT).as_posix() for p in (ROOT / "binder").glob("*")]:
+        assert (out / needed).is_file(), f"{needed} is missing: Binder or pip could not install the student branch"
+    assert all(read(nb).metadata["course"]["edition"] == "student" for nb in (out / "book").glob("*.ipynb"))
+
+
 # --- The student site: chapter 1 built as instructor and as student edition ----------------------
 
 
@@ -459,12 +473,11 @@ def _mini_book(root: Path) -> Path:
     for part in toc["parts"]:
         part["chapters"] = [c for c in part["chapters"] if not (BOOK / f"{Path(c['file']).name}.ipynb").exists()
                             or c["file"] == f"book/{FIRST.stem}"]
-    (root / "book").mkdir(parents=True)
+    others = [p.name for p in CHAPTERS if p != FIRST]
+    shutil.copytree(BOOK, root / "book", ignore=shutil.ignore_patterns(
+        *others, "course_utils", "*.egg-info", "__pycache__", ".ipynb_checkpoints", "_build"))
     (root / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
     shutil.copy(ROOT / "_config.yml", root / "_config.yml")
-    shutil.copytree(BOOK / "_static", root / "book" / "_static")
-    for page in [*BOOK.glob("*.md"), FIRST]:
-        shutil.copy(page, root / "book" / page.name)
     return root
 
 

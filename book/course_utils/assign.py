@@ -482,10 +482,11 @@ def write_student_book(root: Path, out: Path, branch: str = "student") -> Path:
     config.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
     config.setdefault("repository", {})["branch"] = branch
     toc = _toc_without_instructor_pages(yaml.safe_load((root / "_toc.yml").read_text()))
-    for top in {Path(f).parts[0] for f in _toc_files(toc) if len(Path(f).parts) > 1}:
-        shutil.copytree(root / top, out / top, ignore=shutil.ignore_patterns(
-            "*.ipynb", "*.md", "__pycache__", ".ipynb_checkpoints"))
-    for name in ("requirements.txt", "pyproject.toml", "README.md"):
+    skip = shutil.ignore_patterns("*.ipynb", "*.md", "__pycache__", ".ipynb_checkpoints", "*.egg-info", "_build")
+    for top in {Path(f).parts[0] for f in _toc_files(toc) if len(Path(f).parts) > 1} | {"binder"}:
+        if (root / top).is_dir():  # the pages' folder, with course_utils and static files; Binder's set-up
+            shutil.copytree(root / top, out / top, ignore=skip)
+    for name in ("requirements.txt", "pyproject.toml", "README.md"):  # so that the branch installs
         if (root / name).exists():
             shutil.copy2(root / name, out / name)
     for page in _toc_files(toc):
