@@ -454,10 +454,10 @@ def test_student_book_of_the_repository_can_be_pushed_and_launched(tmp_path):
     out = assign.write_student_book(ROOT, tmp_path / "student-book", branch="spring")
     config, toc = (yaml.safe_load((out / name).read_text()) for name in ("_config.yml", "_toc.yml"))
     assert config["repository"]["branch"] == "spring" and config["sphinx"]["config"]["hide_solutions"] is True
-    assert all(not assign.INSTRUCTOR_PAGE.search(page) for page in assign._toc_files(toc))
+    assert all(not assign.INSTRUCTOR_PAGE.search(page) for page in assign.toc_pages(toc))
     assert not (out / "book" / GUIDE.name).exists()
     assert sorted(p.name for p in (out / "book").glob("*.ipynb")) == sorted(p.name for p in CHAPTERS if
-                                                                           f"book/{p.stem}" in assign._toc_files(toc))
+                                                                           f"book/{p.stem}" in assign.toc_pages(toc))
     for needed in ["pyproject.toml", "requirements.txt", "book/course_utils/__init__.py", ".gitignore"] + [
             p.relative_to(ROOT).as_posix() for p in (ROOT / "binder").glob("*")]:
         assert (out / needed).is_file(), f"{needed} is missing: Binder or pip could not install the student branch"

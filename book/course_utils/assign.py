@@ -445,7 +445,7 @@ def _toc_without_instructor_pages(toc: dict) -> dict:
     return toc
 
 
-def _toc_files(toc: dict) -> list[str]:
+def toc_pages(toc: dict) -> list[str]:
     """Every page of a Jupyter Book table of contents, root first."""
     def files(items: list[dict]) -> list[str]:
         return [f for i in items for f in ([i["file"]] if "file" in i else []) + files(i.get("sections", []))]
@@ -483,13 +483,13 @@ def write_student_book(root: Path, out: Path, branch: str = "student") -> Path:
     config.setdefault("repository", {})["branch"] = branch
     toc = _toc_without_instructor_pages(yaml.safe_load((root / "_toc.yml").read_text()))
     skip = shutil.ignore_patterns("*.ipynb", "*.md", "__pycache__", ".ipynb_checkpoints", "*.egg-info", "_build")
-    for top in {Path(f).parts[0] for f in _toc_files(toc) if len(Path(f).parts) > 1} | {"binder"}:
+    for top in {Path(f).parts[0] for f in toc_pages(toc) if len(Path(f).parts) > 1} | {"binder"}:
         if (root / top).is_dir():  # the pages' folder, with course_utils and static files; Binder's set-up
             shutil.copytree(root / top, out / top, ignore=skip)
     for name in ("requirements.txt", "pyproject.toml", "README.md"):  # so that the branch installs
         if (root / name).exists():
             shutil.copy2(root / name, out / name)
-    for page in _toc_files(toc):
+    for page in toc_pages(toc):
         source = _page_path(root, page)
         target = out / source.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)
