@@ -130,10 +130,9 @@ def test_exercises_fit_the_tools(path, student_dir):
     grade_ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in solution_cells]
     assert all(c.metadata.get("nbgrader", {}).get("solution") for c in solution_cells), "nbgrader solution metadata"
     assert len(set(grade_ids)) == len(grade_ids) and None not in grade_ids, f"nbgrader grade_ids: {grade_ids}"
-    for cell in code_cells(student):
-        if assign.STUB_LINE.search(cell.source):
-            assert not assign.runs_into_stub(cell.source), (
-                f"keep the answer inside a function, so the cell runs and the check says 'not attempted':\n{cell.source}")
+    for cell in code_cells(student):  # an answer outside a function stops the notebook at its stub: say so
+        if assign.STUB_LINE.search(cell.source) and assign.runs_into_stub(cell.source):
+            assert assign.RAISES_TAG in tags(cell), cell.source
     for cell in code_cells(nb):
         if assign.CHECK_TAG in tags(cell):
             one = new_notebook(cells=[cell])
@@ -187,7 +186,7 @@ def test_student_versions_keep_checks_and_clear_outputs(path, student_dir):
             for c in code_cells(student) if assign.CHECK_TAG in tags(c)]
     assert kept == checks
     for source, cell in zip(code_cells(nb), code_cells(student)):  # the same code cells, in order
-        marked = cell.source.startswith(assign.NEEDS_PREFIX)
+        marked = cell.source.startswith(assign.NEEDS_PREFIX) or assign.runs_into_stub(cell.source)
         assert marked == (assign.RAISES_TAG in tags(cell)) or assign.RAISES_TAG in tags(source)
 
 
@@ -225,31 +224,37 @@ def _log(path: Path) -> list[dict]:
 
 @chapters
 def test_reference_solutions_pass_every_check_and_stubs_fail_cleanly(path, student_dir, tmp_path):
+    """One kernel: first the student version's slice (stubs: every check fails, nothing stops
+    outside the marked cells), then the reference answers filled in, re-running the cells whose
+    result depends on an answer (every check passes)."""
     nb, student = read(path), read(student_dir / path.name)
     filled = assign.fill_in(student, assign.solution_regions(nb))
+    expected = grade.expected_checks(nb)
     cells = check_slice(filled)
-    targets = [i for i in cells if {assign.CHECK_TAG, assign.SOLUTION_TAG} & set(tags(student.cells[i]))]
-    answers, stubs = tmp_path / "answers.jsonl", tmp_path / "stubs.jsonl"
-    run_cells = [_set_log(answers)] + [filled.cells[i] for i in cells] + [_set_log(stubs)] + [student.cells[i] for i in targets]
+    if not cells:
+        assert not expected and not assign.solution_regions(nb)  # no exercise: nothing to run
+        return
+    rerun = [i for i in cells if {assign.CHECK_TAG, assign.SOLUTION_TAG, assign.RAISES_TAG} & set(tags(student.cells[i]))]
+    stubs, answers = tmp_path / "stubs.jsonl", tmp_path / "answers.jsonl"
     run_nb = new_notebook(metadata=student.metadata)
-    run_nb.cells = [copy.deepcopy(c) for c in run_cells]
+    run_nb.cells = [copy.deepcopy(c) for c in [_set_log(stubs)] + [student.cells[i] for i in cells]
+                    + [_set_log(answers)] + [filled.cells[i] for i in rerun]]
     for k, cell in enumerate(run_nb.cells):
-        cell.id = f"run-{k}"  # a cell appears twice: once filled in, once as a stub
+        cell.id = f"run-{k}"  # a cell appears twice: as a stub, then filled in
     NotebookClient(run_nb, timeout=600, allow_errors=True, kernel_name="python3",
                    resources={"metadata": {"path": str(BOOK)}}).execute(env=ENV)
     first, second = run_nb.cells[1:len(cells) + 1], run_nb.cells[len(cells) + 2:]
 
-    expected = grade.expected_checks(nb)
-    assert not _errors(first), "with the reference solutions:\n" + "\n".join(_errors(first))
-    passed = {r["name"]: r["passed"] for r in _log(answers)}
-    assert passed == dict.fromkeys(expected, True), f"with the reference solutions: {_log(answers)}"
-
-    unexpected = _errors([c for c in second if assign.RAISES_TAG not in tags(c)])
+    unexpected = _errors([c for c in first if assign.RAISES_TAG not in tags(c)])
     assert not unexpected, "the student version stopped outside the cells marked as needing an exercise:\n" + "\n".join(unexpected)
     results = _log(stubs)
-    assert results and not any(r["passed"] for r in results), f"checks passed on stubs: {results}"
-    unmarked_checks = new_notebook(cells=[c for c in second if assign.CHECK_TAG in tags(c) and assign.RAISES_TAG not in tags(c)])
+    assert not any(r["passed"] for r in results), f"checks passed on stubs: {results}"
+    unmarked_checks = new_notebook(cells=[c for c in first if assign.CHECK_TAG in tags(c) and assign.RAISES_TAG not in tags(c)])
     assert {r["name"] for r in results} == set(grade.expected_checks(unmarked_checks))
+
+    assert not _errors(second), "with the reference solutions:\n" + "\n".join(_errors(second))
+    passed = {r["name"]: r["passed"] for r in _log(answers)}
+    assert passed == dict.fromkeys(expected, True), f"with the reference solutions: {_log(answers)}"
 
 
 # --- The parts of the format that chapter 1 does not exercise: a small made-up chapter ---------
@@ -275,6 +280,13 @@ def toy_chapter(*, gated_code: str = "def double(x):\n    \"\"\"Twice x.\"\"\"\n
         new_code_cell("print(sum(table))"),
         new_code_cell("print('independent cell ran')"),
         new_markdown_cell("::::{solution} ex-toy\n:class: dropdown\n\n```python\nsecret = 42\n```\n::::\nThe end."),
+        new_markdown_cell(":::{exercise} A value\n:label: ex-value\n\nSet `answer`.\n:::\n\n"
+                          ":::{solution-start} ex-value\n:class: dropdown\n:::"),
+        new_code_cell("### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION", metadata={
+            "tags": ["exercise-solution"], "nbgrader": dict(SOLUTION["nbgrader"], grade_id="ex-value")}),
+        new_markdown_cell(":::{solution-end}\n:::"),
+        new_code_cell("print('answer is', answer)", metadata={"tags": ["self-check"]}),
+        new_code_cell("print('last cell ran')"),
     ])
 
 
@@ -296,15 +308,18 @@ def test_code_inside_a_solution_must_be_a_solution_cell():
 
 def test_cells_that_need_an_exercise_say_so_and_everything_else_runs():
     student = assign.student_version(toy_chapter(), Path("07_toy.ipynb"))
-    marked = [c.source.splitlines()[1] for c in code_cells(student) if assign.RAISES_TAG in tags(c)]
-    assert marked == ["table = [double(i) for i in range(3)]", "print(sum(table))"]
-    assert all(c.source.startswith("# Needs Exercise 7.1 (Double it) above")
-               for c in code_cells(student) if assign.RAISES_TAG in tags(c))
+    marked = [c.source for c in code_cells(student) if assign.RAISES_TAG in tags(c)]
+    needs_double, needs_value = "# Needs Exercise 7.1 (Double it) above", "# Needs Exercise 7.2 (A value) above"
+    assert [m.splitlines()[0].split(":")[0] for m in marked] == [
+        needs_double, needs_double, 'raise NotImplementedError("Exercise 7.2 (A value)', needs_value]
+    assert [m.splitlines()[-1] for m in marked] == [
+        "table = [double(i) for i in range(3)]", "print(sum(table))", marked[2], "print('answer is', answer)"]
     NotebookClient(student, timeout=60, allow_errors=True, kernel_name="python3").execute(env=ENV)
     assert not _errors([c for c in code_cells(student) if assign.RAISES_TAG not in tags(c)])
     outputs = {c.source.splitlines()[-1]: "".join(o.get("text", "") for o in c.outputs) for c in code_cells(student)}
     assert outputs["check(double)"] == "not attempted\n"
     assert outputs["print('independent cell ran')"] == "independent cell ran\n"
+    assert outputs["print('last cell ran')"] == "last cell ran\n"
     assert "NotImplementedError" in _errors([code_cells(student)[3]])[0]  # table = [double(i) ...]
 
 
@@ -473,6 +488,7 @@ def _mini_book(root: Path) -> Path:
     for part in toc["parts"]:
         part["chapters"] = [c for c in part["chapters"] if not (BOOK / f"{Path(c['file']).name}.ipynb").exists()
                             or c["file"] == f"book/{FIRST.stem}"]
+    toc["parts"] = [part for part in toc["parts"] if part["chapters"]]
     others = [p.name for p in CHAPTERS if p != FIRST]
     shutil.copytree(BOOK, root / "book", ignore=shutil.ignore_patterns(
         *others, "course_utils", "*.egg-info", "__pycache__", ".ipynb_checkpoints", "_build"))

@@ -9,7 +9,8 @@ A student version keeps everything but the solutions: every ``### BEGIN SOLUTION
 (the ``def`` line and docstring above the region stay, so the self-check says "not attempted"),
 the solution dropdowns (``solution-start`` ... ``solution-end``, ``solution``) disappear from the
 Markdown, self-check cells stay, outputs are cleared. A later cell that cannot run before an
-exercise is done gets a comment that names the exercise and the ``raises-exception`` tag.
+exercise is done gets a comment that names the exercise and the ``raises-exception`` tag; so does
+a stub outside any function (an answer that is a value), which stops the notebook where it is.
 
 The code regions are cleared by nbgrader's own `ClearSolutions` preprocessor (so the markers mean
 exactly what they mean to nbgrader), outputs by nbconvert's `ClearOutputPreprocessor`. Only the
@@ -179,16 +180,23 @@ def _exercise_stubs_preprocessor():
             before = cell.source
             cell, resources = super().preprocess_cell(cell, resources, index)
             if cell.cell_type == "code" and cell.source != before:
-                resources["stubbed"][index] = exercise
+                resources["stubbed"][index] = Stub(exercise, cell_names(before).bound)
             return cell, resources
 
     return ExerciseStubs()
 
 
-def stub_solutions(nb: NotebookNode, owners: list[Exercise | None]) -> dict[int, Exercise]:
+class Stub(NamedTuple):
+    """A code cell whose solution was replaced: its exercise, and the names the answer defined."""
+
+    exercise: Exercise
+    defines: set[str]
+
+
+def stub_solutions(nb: NotebookNode, owners: list[Exercise | None]) -> dict[int, Stub]:
     """Replace every solution region of ``nb`` by its exercise's stub, in place.
 
-    Returns the indices of the code cells that were changed, with their exercise.
+    Returns the indices of the code cells that were changed.
     """
     resources = {"owners": owners, "stubbed": {}}
     _exercise_stubs_preprocessor().preprocess(nb, resources)
@@ -259,6 +267,8 @@ def runs_into_stub(source: str) -> bool:
     tree = _parse(source)
     if tree is None:
         return True
+    if not any(_is_stub(node) for node in ast.walk(tree)):
+        return False
     scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
     def reaches(node: ast.AST) -> bool:
@@ -281,11 +291,11 @@ def _direct_calls(source: str) -> set[str]:
     return calls
 
 
-def cells_needing_exercises(nb: NotebookNode, stubbed: dict[int, Exercise]) -> dict[int, list[Exercise]]:
+def cells_needing_exercises(nb: NotebookNode, stubbed: dict[int, Stub]) -> dict[int, list[Exercise]]:
     """The code cells of a student version that stop with an error until an exercise is done.
 
     A stub inside a function raises only when the function is called; a stub at top level raises
-    when its cell runs, so nothing that cell defines exists. A later cell that uses such a name
+    when its cell runs, so nothing the answer would have defined exists. A later cell that uses such a name
     fails, and so does a cell that uses what a failing cell defines. A self-check cell may pass an
     exercise's function to its check (the check reports "not attempted"), but not call it.
     """
@@ -298,8 +308,8 @@ def cells_needing_exercises(nb: NotebookNode, stubbed: dict[int, Exercise]) -> d
         bound, used, _ = cell_names(cell.source)
         if index in stubbed:
             target = missing if runs_into_stub(cell.source) else raising
-            for name in bound:
-                target[name] = [stubbed[index]]
+            for name in bound | stubbed[index].defines:
+                target[name] = [stubbed[index].exercise]
             continue
         if CHECK_TAG in cell.metadata.get("tags", []):
             hits = (used & missing.keys()) | (_direct_calls(cell.source) & raising.keys())
@@ -318,15 +328,26 @@ def cells_needing_exercises(nb: NotebookNode, stubbed: dict[int, Exercise]) -> d
     return needs
 
 
-def mark_cells(nb: NotebookNode, needs: dict[int, list[Exercise]]) -> None:
-    """Say, in each cell that needs an exercise, which one, and tag it ``raises-exception``."""
+def _tag_raises(cell: NotebookNode) -> None:
+    tags = cell.metadata.setdefault("tags", [])
+    if RAISES_TAG not in tags:
+        tags.append(RAISES_TAG)
+
+
+def mark_cells(nb: NotebookNode, needs: dict[int, list[Exercise]], stubbed: dict[int, Stub]) -> None:
+    """Say, in each cell that needs an exercise, which one, and tag it ``raises-exception``.
+
+    A stub cell that raises when it runs (an answer outside any function) gets the tag too: its
+    stub already names the exercise. The tag lets nbmake and the book's build accept the error.
+    """
     for index, exercises in needs.items():
         cell = nb.cells[index]
         names = " and ".join(e.name for e in exercises)
         cell.source = f"{NEEDS_PREFIX}{names} above: this cell stops with an error until it is done.\n{cell.source}"
-        tags = cell.metadata.setdefault("tags", [])
-        if RAISES_TAG not in tags:
-            tags.append(RAISES_TAG)
+        _tag_raises(cell)
+    for index in stubbed:
+        if runs_into_stub(nb.cells[index].source):
+            _tag_raises(nb.cells[index])
 
 
 # --- The versions -------------------------------------------------------------------------------
@@ -348,7 +369,8 @@ def _clear_outputs(nb: NotebookNode) -> None:
 def student_version(nb: NotebookNode, path: Path) -> NotebookNode:
     """The student version of the chapter ``nb`` read from ``path``; ``nb`` is not changed."""
     student, owners = _prepare(nb, path)
-    mark_cells(student, cells_needing_exercises(student, stub_solutions(student, owners)))
+    stubbed = stub_solutions(student, owners)
+    mark_cells(student, cells_needing_exercises(student, stubbed), stubbed)
     _clear_outputs(student)
     student.metadata["course"] = {"edition": "student", "source": Path(path).name}
     return student
@@ -361,8 +383,9 @@ def nbgrader_source(nb: NotebookNode, path: Path) -> NotebookNode:
     autograde`` with ``COURSE_CHECK_STRICT=1`` so that a failed check fails its cell).
     """
     source, owners = _prepare(nb, path)
-    stubbed = copy.deepcopy(source)
-    mark_cells(source, cells_needing_exercises(stubbed, stub_solutions(stubbed, owners)))
+    student = copy.deepcopy(source)
+    stubbed = stub_solutions(student, owners)
+    mark_cells(source, cells_needing_exercises(student, stubbed), {})  # solution cells keep their answers
     checks = 0
     for cell, exercise in zip(source.cells, owners):
         if cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", []):
