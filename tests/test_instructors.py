@@ -3,10 +3,10 @@
 Executing notebooks is the slow part, so each one is executed as few times as possible:
 
 * Every chapter, once: one kernel runs the part of the chapter its self-checks need
-  (`check_slice`), first with the reference solutions filled into the student version (every
-  check must pass), then the student version's stubs and checks (every check must fail, without
-  an error). Static tests cover the rest: no solution line survives, the stubs replace exactly the
-  solution regions, every stub sits inside a function so that nothing else stops.
+  (`check_slice`), first as the student version (every check fails, and nothing stops outside the
+  cells marked as needing an exercise), then with the reference solutions filled in (every check
+  passes). Static tests cover the rest: no solution line survives, the stubs replace exactly the
+  solution regions, a stub that stops the notebook (an answer outside a function) is marked.
 * Chapter 1, three times in full through the grader: a correct, a partly wrong and an untouched
   submission. The untouched one is the whole-notebook "stops only at exercise stubs" test.
 * Chapter 1 once more, through nbgrader's autograder.
@@ -71,7 +71,8 @@ def tags(cell) -> list[str]:
 
 
 def normalise(text: str) -> str:
-    return " ".join(text.split())
+    """Whitespace collapsed, and Sphinx's typographic quotes and dashes back to ASCII."""
+    return " ".join(text.translate(str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "--", "—": "---"})).split())
 
 
 def solution_parts(nb) -> tuple[set[str], set[str]]:
@@ -104,7 +105,8 @@ def plain(markdown_line: str) -> str | None:
     """A Markdown line as it reads in HTML, or None if markup would change it (math, links, roles)."""
     if re.search(r"[$\[{<|\\]", markdown_line) or len(markdown_line) < 20:
         return None
-    return normalise(markdown_line.replace("`", "").replace("*", ""))
+    parts = markdown_line.split("`")  # odd parts are code spans: their * and _ are literal
+    return normalise("".join(p if k % 2 else p.replace("*", "") for k, p in enumerate(parts)))
 
 
 @pytest.fixture(scope="module")
