@@ -14,6 +14,7 @@ Executing notebooks is the slow part, so each one is executed as few times as po
   student edition. A full build executes every chapter (minutes); `make test-book` does that.
 """
 
+import ast
 import builtins
 import copy
 import csv
@@ -192,21 +193,73 @@ def test_student_versions_keep_checks_and_clear_outputs(path, student_dir):
         assert marked == (assign.RAISES_TAG in tags(cell)) or assign.RAISES_TAG in tags(source)
 
 
+def _mutated(source: str) -> set[str]:
+    """Names a cell may change without rebinding them: ``x.method()`` or ``f(x, ...)`` as a
+    statement (``f(x[i])`` only reads ``x``), ``x.attr = ...``, ``x[i] = ...``, ``x += ...`` (outside function bodies)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names, scopes = set(), (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+    def base(node):
+        while isinstance(node, (ast.Attribute, ast.Subscript)):
+            node = node.value
+        return node.id if isinstance(node, ast.Name) else None
+
+    def visit(node):
+        if isinstance(node, scopes):
+            return
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            call = node.value
+            names.add(base(call.func) if isinstance(call.func, ast.Attribute) else None)
+            names.add(call.args[0].id if call.args and isinstance(call.args[0], ast.Name) else None)
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AugAssign) else []
+        names.update(base(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript)) or isinstance(node, ast.AugAssign))
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return names - {None}
+
+
+def _reads(source: str) -> set[str]:
+    """The global names a cell reads before it binds them: those it never binds, and those whose
+    first mention (the first top-level statement that names them) reads them, as ``x = x + 1``."""
+    names = assign.cell_names(source)
+    try:
+        statements = ast.parse(source).body
+    except SyntaxError:
+        return names.used
+    reads = names.used - names.bound
+    for name in names.used & names.bound:
+        first = next((s for s in statements if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(s))), None)
+        if first is None or any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+                                for n in ast.walk(first)):
+            reads.add(name)
+    return reads
+
+
 def check_slice(nb) -> list[int]:
-    """The code cells the self-checks need: solution and check cells, and every earlier cell that
-    binds or mentions a name they read (transitively). For an imported name, only the cells that
-    import it. Names come from `symtable`, so a function's locals are not dependencies."""
+    """The code cells the self-checks need: the solution and check cells and, transitively, for
+    each name they read before binding it (`_reads`), the latest earlier cell that binds it and the
+    cells after that which may change it (`_mutated`; not for imported modules, whose calls are
+    functions). Names come from `symtable`, so a function's locals are not dependencies."""
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     names = {i: assign.cell_names(nb.cells[i].source) for i in code}
     modules = set().union(*(n.imported for n in names.values())) if names else set()
+    mutated = {i: _mutated(nb.cells[i].source) - modules for i in code}
+    reads = {i: _reads(nb.cells[i].source) for i in code}
     needed = {i for i in code if {assign.CHECK_TAG, assign.SOLUTION_TAG} & set(tags(nb.cells[i]))}
     frontier = sorted(needed)
     while frontier:
         i = frontier.pop()
-        for name in names[i].used - set(dir(builtins)):
-            for j in code:
-                if j < i and j not in needed and (name in names[j].imported or (
-                        name not in modules and name in names[j].bound | names[j].used)):
+        for name in reads[i] - set(dir(builtins)):
+            binders = [j for j in code if j < i and name in names[j].bound]
+            if not binders:
+                continue
+            for j in [binders[-1]] + [j for j in code if binders[-1] < j < i and name in mutated[j]]:
+                if j not in needed:
                     needed.add(j)
                     frontier.append(j)
     return sorted(needed)
