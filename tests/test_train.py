@@ -28,6 +28,18 @@ def test_fit_lowers_the_loss_and_records_history(toy_classification):
         history.column("val_acc")
 
 
+def test_fit_records_numbers_and_the_first_steps_time(toy_classification):
+    # Steps are kept as tensors during an epoch (no waiting for the GPU at every step) and turned
+    # into Python numbers at its end; the first step is timed on its own (it holds GPU start-up).
+    X, y = toy_classification
+    model = _classifier()
+    history = cu.fit(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y,
+                     num_epochs=2, batch_size=100, progress=False)
+    assert all(type(s["loss"]) is float and type(s["accuracy"]) is float for s in history.steps)
+    assert 0 < history.first_step_seconds < history.epochs[0]["seconds"]
+    assert cu.History().first_step_seconds is None  # until a first step has run
+
+
 def test_fit_regression_records_no_accuracy():
     X = torch.randn(64, 3)
     y = X @ torch.tensor([[1.0], [-2.0], [0.5]])

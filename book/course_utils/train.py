@@ -27,10 +27,14 @@ class History:
         epochs: one dict per epoch: ``{"epoch", "seconds", "train_loss"}``, ``"train_accuracy"``
             for classification, and ``"val_loss"`` / ``"val_accuracy"`` when validation data
             was given.
+        first_step_seconds: wall time of the very first step. On a GPU it includes one-off
+            start-up work (loading kernels, initialising cuDNN and cuBLAS), so it is much
+            longer than a typical step.
     """
 
     steps: list = field(default_factory=list)
     epochs: list = field(default_factory=list)
+    first_step_seconds: float | None = None
 
     def column(self, key: str, per: str = "epoch") -> list:
         """One recorded quantity as a list, e.g. ``history.column("val_accuracy")``."""
@@ -144,7 +148,11 @@ def fit(model, loss_fn, optimizer, X, y, num_epochs=1, batch_size=64, *, X_val=N
             history.steps.append(_train_step(model, loss_fn, optimizer, X_batch, y_batch, epoch, transform))
             if scheduler is not None:
                 scheduler.step()
+            if history.first_step_seconds is None:
+                _synchronize(device)
+                history.first_step_seconds = time.perf_counter() - start
             bar.update()
+        _to_numbers(history.steps[-num_batches:])  # waits for the device to finish the epoch
         row = {"epoch": epoch, "seconds": time.perf_counter() - start}
         row.update(_epoch_means(history.steps[-num_batches:]))
         if X_val is not None:
@@ -164,10 +172,25 @@ def _train_step(model, loss_fn, optimizer, X_batch, y_batch, epoch, transform) -
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-    step = {"epoch": epoch, "loss": loss.item(), "size": len(y_batch)}
+    # Tensors, not numbers: `.item()` here would make the CPU wait for the GPU at every step.
+    step = {"epoch": epoch, "loss": loss.detach(), "size": len(y_batch)}
     if y_batch.dtype == torch.int64:
-        step["accuracy"] = (output.argmax(dim=1) == y_batch).float().mean().item()
+        step["accuracy"] = (output.argmax(dim=1) == y_batch).float().mean()
     return step
+
+
+def _to_numbers(steps: list) -> None:
+    """Turn the steps' 0-d tensors into Python floats, in place, with one wait per quantity."""
+    for key in ("loss", "accuracy"):
+        if key in steps[0]:
+            for step, value in zip(steps, torch.stack([s[key] for s in steps]).tolist()):
+                step[key] = value
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait until the device has finished its queued work (CUDA runs asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _epoch_means(steps: list) -> dict:
