@@ -61,6 +61,7 @@ class NotebookRun:
     glue: dict = field(default_factory=dict)
     slowest_cells: list = field(default_factory=list)  # [(cell index, seconds, first line)]
     problems: list = field(default_factory=list)  # device-use problems found after the run
+    cpu_only: str | None = None  # why the notebook never uses a GPU, if it says so (see `cpu_only_reason`)
 
     @property
     def peak_rss_mb(self) -> float | None:
@@ -119,6 +120,16 @@ def kernel_env(device: str) -> dict:
     else:
         env[DEVICE_ENV_VAR] = device  # binding: cu.fit/evaluate/predict raise if anything is elsewhere
     return env
+
+
+def cpu_only_reason(nb) -> str | None:
+    """Why a notebook runs on the CPU by design, from its metadata ``course.cpu_only``; else None.
+
+    A chapter that computes with NumPy alone (no model, no device) says so there, and a forced-CUDA
+    run then does not expect it to use the GPU. tests/test_notebooks.py checks that such a
+    notebook never asks for a device, and that every other notebook does.
+    """
+    return nb.metadata.get("course", {}).get("cpu_only")
 
 
 def cuda_use_problems(run: NotebookRun) -> list[str]:
@@ -206,7 +217,8 @@ def execute_notebook(path, device: str = "auto", *, stop_after: int | None = Non
     nb.cells.pop(probe_index)
     run.seconds, run.cells_seconds = end - start, end - cells_start
     run.glue, run.slowest_cells = read_glue(nb), _slowest(nb.cells)
-    if device.startswith("cuda"):
+    run.cpu_only = cpu_only_reason(nb)
+    if device.startswith("cuda") and run.cpu_only is None:
         run.problems += cuda_use_problems(run)
     if save_to is not None:
         Path(save_to).parent.mkdir(parents=True, exist_ok=True)

@@ -169,6 +169,42 @@ def test_summarize_time_to_accuracy():
     assert never["speedup"] is None and never["book"]["seconds_to_target"] is None
 
 
+def test_time_to_accuracy_without_the_first_step():
+    book = dict(BOOK_EPOCHS, first_step_seconds=1.5)
+    assert tta.summarize(book, BASELINE_EPOCHS)["book"]["seconds_to_target_after_first_step"] == 28.5
+    assert "seconds_to_target_after_first_step" not in tta.summarize(BOOK_EPOCHS, BASELINE_EPOCHS)["book"]
+    glued = {"cnn_epoch_seconds": [1.0, 2.0], "cnn_epoch_test_acc": [0.98, 0.991], "cnn_first_step_seconds": 0.4}
+    assert tta.book_training_from_glue(glued)["first_step_seconds"] == 0.4
+    del glued["cnn_first_step_seconds"]
+    assert tta.book_training_from_glue(glued)["first_step_seconds"] is None
+
+
+def test_gpu_target_leaves_out_the_first_step():
+    book = {"epoch_seconds": [1.5, 0.6, 0.6], "epoch_test_accuracy": [0.97, 0.985, 0.991], "first_step_seconds": 0.9}
+    report = _report([_notebook_entry("05_cnns.ipynb", 30.0)], tta_result=tta.summarize(book, BASELINE_EPOCHS))
+    (target,) = reports.check_targets(report, "cuda")
+    assert "first step" in target["target"] and target["value"] == pytest.approx(1.8) and target["met"] is True
+    report["targets"] = [target]
+    assert "1.80 s without its first step, which took 0.90 s" in reports.to_markdown(report)
+    book["first_step_seconds"] = None  # not recorded: not judged
+    report = _report([_notebook_entry("05_cnns.ipynb", 30.0)], tta_result=tta.summarize(book, BASELINE_EPOCHS))
+    assert reports.check_targets(report, "cuda")[0]["met"] is None
+
+
+def test_a_notebook_declared_cpu_only_is_not_expected_on_the_gpu(tmp_path):
+    path = _notebook(tmp_path / "numpy_only.ipynb", "import numpy as np\nx = np.ones(3).sum()")
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["course"] = {"cpu_only": "NumPy only, no model"}
+    nbformat.write(nb, path)
+    run = execute_notebook(path, "cuda")
+    assert run.status == "ok" and run.problems == [] and run.cpu_only == "NumPy only, no model"
+    report = _report([run.to_dict()])
+    report["device"] = "cuda"
+    assert "| numpy_only.ipynb | ok; CPU only by design (NumPy only, no model) |" in reports.to_markdown(report)
+    undeclared = execute_notebook(_notebook(tmp_path / "plain.ipynb", "import numpy as np"), "cuda")
+    assert undeclared.cpu_only is None and any("never imported" in p for p in undeclared.problems)
+
+
 def test_seconds_to_counts_whole_epochs():
     assert tta.seconds_to([1.0, 2.0, 3.0], [0.5, 0.99, 0.995], 0.99) == 3.0
     assert tta.seconds_to([1.0], [0.5], 0.99) is None
@@ -263,7 +299,7 @@ def test_run_book_training_executes_the_chapter_up_to_its_training(tmp_path):
     assert "nn.Linear(4, 2)" in tta.model_source(path)
     book = tta.run_book_training(path, "cpu")
     assert book == {"epoch_seconds": [0.5, 0.25], "epoch_test_accuracy": [0.985, 0.9925],
-                    "notebook": "05_cnns.ipynb", "device": "cpu"}
+                    "first_step_seconds": None, "notebook": "05_cnns.ipynb", "device": "cpu"}
 
 
 def test_run_book_training_fails_clearly(tmp_path):

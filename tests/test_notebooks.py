@@ -164,3 +164,21 @@ def test_course_utils_is_pip_installable(tmp_path):
     assert result.returncode == 0, result.stderr
     installed = {p.relative_to(target).as_posix() for p in (target / "course_utils").rglob("*.py")}
     assert {"course_utils/__init__.py", "course_utils/checks/__init__.py", "course_utils/train.py"} <= installed
+
+
+DEVICE_USE = re.compile(r"get_device\(|\.to\(device|device=|cu\.fit\(|load_mnist\(")
+
+
+def test_each_notebook_uses_the_device_or_says_why_not(nb):
+    # A forced-CUDA run (gpu.yml, the benchmark) expects every notebook to use the GPU, except one
+    # that declares in its metadata `course.cpu_only` why it cannot: NumPy alone, no model.
+    code = "\n".join(c.source for c in _code(nb))
+    reason = nb.metadata.get("course", {}).get("cpu_only")
+    if reason is None:
+        assert "get_device(" in code, ("the notebook never calls cu.get_device(), so on a GPU it would stay on "
+                                       "the CPU; pick the device with it, or declare metadata course.cpu_only "
+                                       "with the reason")
+    else:
+        assert isinstance(reason, str) and len(reason) > 20, "course.cpu_only should say why, in words"
+        found = sorted(set(DEVICE_USE.findall(code)))
+        assert not found, f"declared CPU-only ({reason!r}) but uses a device or trains with cu: {found}"
