@@ -2,6 +2,7 @@ import pytest
 import torch
 
 import course_utils as cu
+from nbdefs import load_definitions
 
 
 @pytest.fixture
@@ -18,3 +19,15 @@ def toy_classification():
 def mnist():
     """Full MNIST from the local data directory (CI copies the files there)."""
     return cu.load_mnist(allow_fallback=False)
+
+
+@pytest.fixture(scope="module")
+def scratch(request):
+    """The hand-written definitions (cells tagged ``from-scratch``) of the test module's ``NOTEBOOK``."""
+    return load_definitions(request.module.NOTEBOOK, "from-scratch")
+
+
+@pytest.fixture(scope="module")
+def solutions(request):
+    """The exercises' reference solutions (cells tagged ``exercise-solution``) of ``NOTEBOOK``."""
+    return load_definitions(request.module.NOTEBOOK, "exercise-solution")

@@ -11,19 +11,9 @@ from torch import nn
 
 import course_utils as cu
 from course_utils.checks import cnns as checks
-from nbdefs import BOOK, cells_with_tag, load_definitions
+from nbdefs import BOOK, cells_with_tag
 
 NOTEBOOK = "05_cnns.ipynb"
-
-
-@pytest.fixture(scope="module")
-def scratch():
-    return load_definitions(NOTEBOOK, "from-scratch")
-
-
-@pytest.fixture(scope="module")
-def solutions():
-    return load_definitions(NOTEBOOK, "exercise-solution")
 
 
 def random_conv_case(rng):

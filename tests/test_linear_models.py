@@ -7,19 +7,8 @@ import pytest
 import torch
 
 import course_utils as cu
-from nbdefs import load_definitions
 
-NB = "01_linear_models.ipynb"
-
-
-@pytest.fixture(scope="module")
-def scratch():
-    return load_definitions(NB)
-
-
-@pytest.fixture(scope="module")
-def solutions():
-    return load_definitions(NB, "exercise-solution")
+NOTEBOOK = "01_linear_models.ipynb"
 
 
 def test_hand_written_gradients_match_autograd(scratch):

@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from nbdefs import load_definitions
 
 import course_utils as cu
 
@@ -26,16 +25,6 @@ RULES = [
 RULE_IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in hyper.items())}" for name, _, hyper in RULES]
 
 
-@pytest.fixture(scope="module")
-def ch2():
-    return load_definitions(NOTEBOOK)
-
-
-@pytest.fixture(scope="module")
-def solutions():
-    return load_definitions(NOTEBOOK, "exercise-solution")
-
-
 def _twin_parameters(seed, shapes=((5, 3), (3,), (1,))):
     gen = torch.Generator().manual_seed(seed)
     params = [torch.randn(shape, generator=gen, dtype=torch.float64) for shape in shapes]
@@ -44,9 +33,9 @@ def _twin_parameters(seed, shapes=((5, 3), (3,), (1,))):
 
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("name, torch_optimizer, hyper", RULES, ids=RULE_IDS)
-def test_update_rules_match_torch_optim_on_random_gradients(ch2, name, torch_optimizer, hyper, seed):
+def test_update_rules_match_torch_optim_on_random_gradients(scratch, name, torch_optimizer, hyper, seed):
     gen, ours, theirs = _twin_parameters(seed)
-    our_optimizer = ch2["HandOptimizer"](ours, ch2[name], **hyper)
+    our_optimizer = scratch["HandOptimizer"](ours, scratch[name], **hyper)
     their_optimizer = torch_optimizer(theirs, **hyper)
     for step in range(40):
         grads = [torch.randn(p.shape, generator=gen, dtype=torch.float64) * (1 + step % 3) for p in ours]
@@ -59,12 +48,12 @@ def test_update_rules_match_torch_optim_on_random_gradients(ch2, name, torch_opt
 
 
 @pytest.mark.parametrize("name, torch_optimizer, hyper", RULES, ids=RULE_IDS)
-def test_update_rules_match_torch_optim_on_a_least_squares_problem(ch2, name, torch_optimizer, hyper):
+def test_update_rules_match_torch_optim_on_a_least_squares_problem(scratch, name, torch_optimizer, hyper):
     torch.manual_seed(5)
     X, y = torch.randn(40, 4, dtype=torch.float64), torch.randn(40, 1, dtype=torch.float64)
     ours, theirs = torch.nn.Linear(4, 1).double(), torch.nn.Linear(4, 1).double()
     theirs.load_state_dict(ours.state_dict())
-    optimizers = [ch2["HandOptimizer"](ours.parameters(), ch2[name], **hyper), torch_optimizer(theirs.parameters(), **hyper)]
+    optimizers = [scratch["HandOptimizer"](ours.parameters(), scratch[name], **hyper), torch_optimizer(theirs.parameters(), **hyper)]
     initial_loss = ((ours(X) - y) ** 2).mean().item()
     for _ in range(50):
         for model, optimizer in zip([ours, theirs], optimizers):
@@ -78,20 +67,20 @@ def test_update_rules_match_torch_optim_on_a_least_squares_problem(ch2, name, to
 
 
 @pytest.mark.parametrize("name, hyper", [(name, hyper) for name, _, hyper in RULES], ids=RULE_IDS)
-def test_update_rules_give_the_same_steps_on_numpy_arrays(ch2, name, hyper):
+def test_update_rules_give_the_same_steps_on_numpy_arrays(scratch, name, hyper):
     rng = np.random.default_rng(7)
     theta_np, grads = rng.normal(size=6), rng.normal(size=(10, 6))
     theta_t = torch.tensor(theta_np)
     state_np, state_t = {}, {}
     for grad in grads:
-        ch2[name](theta_np, grad, state_np, **hyper)
-        ch2[name](theta_t, torch.tensor(grad), state_t, **hyper)
+        scratch[name](theta_np, grad, state_np, **hyper)
+        scratch[name](theta_t, torch.tensor(grad), state_t, **hyper)
     np.testing.assert_allclose(theta_np, theta_t.numpy(), rtol=1e-12)
 
 
-def test_zero_grad_clears_gradients_and_parameters_without_gradients_stay(ch2):
+def test_zero_grad_clears_gradients_and_parameters_without_gradients_stay(scratch):
     a, b = torch.ones(3, requires_grad=True), torch.ones(2, requires_grad=True)
-    optimizer = ch2["HandOptimizer"]([a, b], ch2["adam_update"], lr=0.1)
+    optimizer = scratch["HandOptimizer"]([a, b], scratch["adam_update"], lr=0.1)
     (a**2).sum().backward()
     optimizer.step()
     assert not torch.equal(a.detach(), torch.ones(3)) and torch.equal(b.detach(), torch.ones(2))
@@ -100,29 +89,29 @@ def test_zero_grad_clears_gradients_and_parameters_without_gradients_stay(ch2):
 
 
 @pytest.mark.parametrize("lr", [0.05, 0.3, 0.5, 0.9, 1.0, 1.05])
-def test_gradient_descent_on_the_bowl_multiplies_by_one_minus_two_lr(ch2, lr):
+def test_gradient_descent_on_the_bowl_multiplies_by_one_minus_two_lr(scratch, lr):
     start = np.array([-4.0, -2.0])
-    path = ch2["optimize"](ch2["sgd_update"], ch2["bowl_grad"], start, 15, lr=lr)
+    path = scratch["optimize"](scratch["sgd_update"], scratch["bowl_grad"], start, 15, lr=lr)
     assert path.shape == (16, 2)
     expected = (1 - 2 * lr) ** np.arange(16)[:, None] * start
     np.testing.assert_allclose(path, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_bowl_and_valley_gradients_match_autograd(ch2):
+def test_bowl_and_valley_gradients_match_autograd(scratch):
     for surface, grad in [("bowl", "bowl_grad"), ("valley", "valley_grad")]:
         theta = torch.tensor([0.7, -1.3], dtype=torch.float64, requires_grad=True)
-        ch2[surface](theta).backward()
-        np.testing.assert_allclose(theta.grad.numpy(), ch2[grad](theta.detach().numpy()), rtol=1e-12)
+        scratch[surface](theta).backward()
+        np.testing.assert_allclose(theta.grad.numpy(), scratch[grad](theta.detach().numpy()), rtol=1e-12)
 
 
-def test_steps_to_reach(ch2):
-    reach = ch2["steps_to_reach"]
+def test_steps_to_reach(scratch):
+    reach = scratch["steps_to_reach"]
     start = np.array([-4.0, -2.0])
-    assert reach(ch2["sgd_update"], ch2["bowl"], ch2["bowl_grad"], start, lr=0.5) == 1  # one step to the minimum
+    assert reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=0.5) == 1  # one step to the minimum
     # E_k = 0.6**(2k) * 20 < 1e-3 first at k = 10
-    assert reach(ch2["sgd_update"], ch2["bowl"], ch2["bowl_grad"], start, lr=0.2) == 10
-    assert reach(ch2["sgd_update"], ch2["bowl"], ch2["bowl_grad"], start, lr=1.0) is None  # oscillates for ever
-    assert reach(ch2["sgd_update"], ch2["bowl"], ch2["bowl_grad"], start, lr=1.5) is None  # diverges
+    assert reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=0.2) == 10
+    assert reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=1.0) is None  # oscillates for ever
+    assert reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=1.5) is None  # diverges
 
 
 # ---- self-checks ----------------------------------------------------------------------------------

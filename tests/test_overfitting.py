@@ -3,7 +3,6 @@ scikit-learn, and the self-checks."""
 
 import numpy as np
 import pytest
-from nbdefs import load_definitions
 from sklearn.linear_model import Ridge
 
 import course_utils as cu
@@ -11,83 +10,73 @@ import course_utils as cu
 NOTEBOOK = "03_overfitting.ipynb"
 
 
-@pytest.fixture(scope="module")
-def ch3():
-    return load_definitions(NOTEBOOK)
-
-
-@pytest.fixture(scope="module")
-def solutions():
-    return load_definitions(NOTEBOOK, "exercise-solution")
-
-
 @pytest.mark.parametrize("degree", [0, 1, 3, 7, 12])
-def test_poly_features_match_np_vander(ch3, degree):
+def test_poly_features_match_np_vander(scratch, degree):
     x = np.random.default_rng(degree).uniform(-2, 2, size=17)
-    np.testing.assert_allclose(ch3["poly_features"](x, degree), np.vander(x, degree + 1, increasing=True), rtol=1e-14)
-    assert ch3["poly_features"](list(x), degree).shape == (17, degree + 1)  # lists work too
+    np.testing.assert_allclose(scratch["poly_features"](x, degree), np.vander(x, degree + 1, increasing=True), rtol=1e-14)
+    assert scratch["poly_features"](list(x), degree).shape == (17, degree + 1)  # lists work too
 
 
 @pytest.mark.parametrize("degree", [0, 1, 2, 4, 6])
-def test_fit_polynomial_matches_np_polyfit(ch3, degree):
+def test_fit_polynomial_matches_np_polyfit(scratch, degree):
     rng = np.random.default_rng(10 + degree)
     x, y = rng.uniform(-1, 1, size=25), rng.normal(size=25)
-    w = ch3["fit_polynomial"](x, y, degree)
+    w = scratch["fit_polynomial"](x, y, degree)
     np.testing.assert_allclose(w, np.polyfit(x, y, degree)[::-1], rtol=1e-8, atol=1e-10)
     x_new = rng.uniform(-1, 1, size=9)
-    np.testing.assert_allclose(ch3["predict_polynomial"](w, x_new), np.polyval(np.polyfit(x, y, degree), x_new),
+    np.testing.assert_allclose(scratch["predict_polynomial"](w, x_new), np.polyval(np.polyfit(x, y, degree), x_new),
                                rtol=1e-8, atol=1e-10)
 
 
-def test_fit_polynomial_fits_many_columns_at_once(ch3):
+def test_fit_polynomial_fits_many_columns_at_once(scratch):
     rng = np.random.default_rng(3)
     x, Y = np.linspace(0, 1, 11), rng.normal(size=(11, 4))
-    W = ch3["fit_polynomial"](x, Y, 5)
+    W = scratch["fit_polynomial"](x, Y, 5)
     assert W.shape == (6, 4)
     for k in range(4):
-        np.testing.assert_allclose(W[:, k], ch3["fit_polynomial"](x, Y[:, k], 5), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(ch3["mse"](Y, ch3["poly_features"](x, 5) @ W),
-                               [np.mean((Y[:, k] - ch3["poly_features"](x, 5) @ W[:, k]) ** 2) for k in range(4)])
+        np.testing.assert_allclose(W[:, k], scratch["fit_polynomial"](x, Y[:, k], 5), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(scratch["mse"](Y, scratch["poly_features"](x, 5) @ W),
+                               [np.mean((Y[:, k] - scratch["poly_features"](x, 5) @ W[:, k]) ** 2) for k in range(4)])
 
 
-def test_degree_n_minus_1_interpolates(ch3):
+def test_degree_n_minus_1_interpolates(scratch):
     rng = np.random.default_rng(4)
     x, y = np.linspace(0, 1, 8), rng.normal(size=8)
-    w = ch3["fit_polynomial"](x, y, 7)
-    np.testing.assert_allclose(ch3["predict_polynomial"](w, x), y, atol=1e-8)
+    w = scratch["fit_polynomial"](x, y, 7)
+    np.testing.assert_allclose(scratch["predict_polynomial"](w, x), y, atol=1e-8)
 
 
-def test_legendre_features_span_the_same_polynomials(ch3):
+def test_legendre_features_span_the_same_polynomials(scratch):
     x = np.linspace(0, 1, 11)
-    V = ch3["legendre_features"](x, 10)
+    V = scratch["legendre_features"](x, 10)
     for k in range(11):
         np.testing.assert_allclose(V[:, k], np.polynomial.Legendre.basis(k)(2 * x - 1), atol=1e-12)
     y = np.random.default_rng(5).normal(size=11)
     grid = np.linspace(0, 1, 101)
-    legendre_fit = ch3["legendre_features"](grid, 6) @ np.linalg.lstsq(ch3["legendre_features"](x, 6), y, rcond=None)[0]
+    legendre_fit = scratch["legendre_features"](grid, 6) @ np.linalg.lstsq(scratch["legendre_features"](x, 6), y, rcond=None)[0]
     np.testing.assert_allclose(legendre_fit, np.polyval(np.polyfit(x, y, 6), grid), atol=1e-8)
-    assert ch3["curvature_ratio"](V) < 1e4 < 1e12 < ch3["curvature_ratio"](ch3["poly_features"](x, 10))
+    assert scratch["curvature_ratio"](V) < 1e4 < 1e12 < scratch["curvature_ratio"](scratch["poly_features"](x, 10))
 
 
 @pytest.mark.parametrize("lam", [0.0, 1e-6, 0.01, 1.0])
-def test_ridge_fit_matches_sklearn(ch3, lam):
+def test_ridge_fit_matches_sklearn(scratch, lam):
     rng = np.random.default_rng(6)
     X, y = rng.normal(size=(30, 5)), rng.normal(size=30)
-    w = ch3["ridge_fit"](X, y, lam)
+    w = scratch["ridge_fit"](X, y, lam)
     if lam == 0:
         expected = np.linalg.lstsq(X, y, rcond=None)[0]
     else:
         expected = Ridge(alpha=len(X) * lam, fit_intercept=False, solver="svd").fit(X, y).coef_
     np.testing.assert_allclose(w, expected, rtol=1e-7, atol=1e-10)
     Y = np.stack([y, 2 * y], axis=1)  # several targets at once
-    np.testing.assert_allclose(ch3["ridge_fit"](X, Y, lam), np.stack([w, 2 * w], axis=1), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(scratch["ridge_fit"](X, Y, lam), np.stack([w, 2 * w], axis=1), rtol=1e-9, atol=1e-12)
 
 
-def test_ridge_fit_minimises_the_penalised_loss(ch3):
+def test_ridge_fit_minimises_the_penalised_loss(scratch):
     rng = np.random.default_rng(8)
     X, y, lam = rng.normal(size=(20, 4)), rng.normal(size=20), 0.3
     loss = lambda w: np.mean((X @ w - y) ** 2) + lam * np.sum(w**2)
-    w = ch3["ridge_fit"](X, y, lam)
+    w = scratch["ridge_fit"](X, y, lam)
     for _ in range(20):
         assert loss(w) < loss(w + 1e-3 * rng.normal(size=4))
 
