@@ -11,7 +11,9 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import nbtools  # noqa: E402
+from benchmarks.execute import cpu_only_reason  # noqa: E402
 
 ROOT = nbtools.ROOT
 NOTEBOOKS = nbtools.chapter_paths()
@@ -173,7 +175,7 @@ def test_each_notebook_uses_the_device_or_says_why_not(nb):
     # A forced-CUDA run (gpu.yml, the benchmark) expects every notebook to use the GPU, except one
     # that declares in its metadata `course.cpu_only` why it cannot: NumPy alone, no model.
     code = "\n".join(c.source for c in _code(nb))
-    reason = nb.metadata.get("course", {}).get("cpu_only")
+    reason = cpu_only_reason(nb)
     if reason is None:
         assert "get_device(" in code, ("the notebook never calls cu.get_device(), so on a GPU it would stay on "
                                        "the CPU; pick the device with it, or declare metadata course.cpu_only "
