@@ -106,7 +106,7 @@ def read_glue(nb) -> dict:
             if output.get("output_type") != "display_data" or not scrapbook:
                 continue
             prefix = scrapbook.get("mime_prefix", "")
-            data = {k[len(prefix):] if prefix and k.startswith(prefix) else k: v for k, v in output["data"].items()}
+            data = {k[len(prefix) :] if prefix and k.startswith(prefix) else k: v for k, v in output["data"].items()}
             glued[scrapbook["name"]] = parse_glue_value(data)
     return glued
 
@@ -161,8 +161,11 @@ def _cell_seconds(cell) -> float | None:
 
 
 def _slowest(cells, how_many: int = 3) -> list:
-    timed = [(i, _cell_seconds(c), c.source.strip().splitlines()[0][:60] if c.source.strip() else "")
-             for i, c in enumerate(cells) if c.cell_type == "code"]
+    timed = [
+        (i, _cell_seconds(c), c.source.strip().splitlines()[0][:60] if c.source.strip() else "")
+        for i, c in enumerate(cells)
+        if c.cell_type == "code"
+    ]
     timed = [t for t in timed if t[1] is not None]
     return [[i, round(s, 3), line] for i, s, line in sorted(timed, key=lambda t: -t[1])[:how_many]]
 
@@ -171,12 +174,13 @@ def _read_probe(cell) -> dict:
     for output in cell.get("outputs", []):
         for line in output.get("text", "").splitlines():
             if line.startswith(PROBE_MARK):
-                return json.loads(line[len(PROBE_MARK):])
+                return json.loads(line[len(PROBE_MARK) :])
     return {}
 
 
-def execute_notebook(path, device: str = "auto", *, stop_after: int | None = None, timeout: int = 900,
-                     save_to: Path | None = None) -> NotebookRun:
+def execute_notebook(
+    path, device: str = "auto", *, stop_after: int | None = None, timeout: int = 900, save_to: Path | None = None
+) -> NotebookRun:
     """Execute ``path`` in a fresh kernel, in its own folder, as the book build does, and measure it.
 
     Args:
@@ -192,12 +196,17 @@ def execute_notebook(path, device: str = "auto", *, stop_after: int | None = Non
     path = Path(path).resolve()
     nb = nbformat.read(path, as_version=4)
     if stop_after is not None:
-        nb.cells = nb.cells[:stop_after + 1]
+        nb.cells = nb.cells[: stop_after + 1]
     probe_index = len(nb.cells)
     nb.cells.append(nbformat.v4.new_code_cell(PROBE_SOURCE.strip()))
     run = NotebookRun(notebook=path.name, device=device)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     start = time.perf_counter()
     with client.setup_kernel(env=kernel_env(device), cwd=str(path.parent)):
         cells_start = time.perf_counter()

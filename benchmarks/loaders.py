@@ -37,7 +37,9 @@ def pil_dataset(root, train: bool = True, subset: int | None = None):
 
     import course_utils as cu
 
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((cu.data.MNIST_MEAN,), (cu.data.MNIST_STD,))])
+    transform = transforms.Compose(
+        [transforms.ToTensor(), transforms.Normalize((cu.data.MNIST_MEAN,), (cu.data.MNIST_STD,))]
+    )
     dataset = torchvision.datasets.MNIST(root, train=train, download=True, transform=transform)
     return torch.utils.data.Subset(dataset, range(subset)) if subset is not None else dataset
 
@@ -51,7 +53,7 @@ def tensor_batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: b
     """Yield ``(X_batch, y_batch)`` by indexing in-memory tensors; the book's way (as in ``cu.fit``)."""
     order = torch.randperm(len(X), device=X.device) if shuffle else torch.arange(len(X), device=X.device)
     for i in range(0, len(X), batch_size):
-        idx = order[i:i + batch_size]
+        idx = order[i : i + batch_size]
         yield X[idx], y[idx]
 
 
@@ -77,8 +79,9 @@ def epoch_seconds(make_batches, device="cpu", repeats: int = 3) -> list[float]:
     return times
 
 
-def compare_loaders(root=None, device: str = "cpu", batch_sizes=(32, 256), subset: int | None = None,
-                    repeats: int = 3) -> dict:
+def compare_loaders(
+    root=None, device: str = "cpu", batch_sizes=(32, 256), subset: int | None = None, repeats: int = 3
+) -> dict:
     """Seconds per epoch (median of ``repeats``) of both pipelines over the MNIST training set.
 
     Returns:
@@ -94,10 +97,17 @@ def compare_loaders(root=None, device: str = "cpu", batch_sizes=(32, 256), subse
         X, y = X[:subset], y[:subset]
     rows = []
     for batch_size in batch_sizes:
-        pipeline = epoch_seconds(lambda: pil_batches(dataset, batch_size), device, repeats)
-        tensors = epoch_seconds(lambda: tensor_batches(X, y, batch_size), device, repeats)
-        rows.append({"batch_size": batch_size, "pipeline_seconds": statistics.median(pipeline),
-                     "tensor_seconds": statistics.median(tensors), "pipeline_all": pipeline, "tensor_all": tensors})
+        pipeline = epoch_seconds(lambda b=batch_size: pil_batches(dataset, b), device, repeats)
+        tensors = epoch_seconds(lambda b=batch_size: tensor_batches(X, y, b), device, repeats)
+        rows.append(
+            {
+                "batch_size": batch_size,
+                "pipeline_seconds": statistics.median(pipeline),
+                "tensor_seconds": statistics.median(tensors),
+                "pipeline_all": pipeline,
+                "tensor_all": tensors,
+            }
+        )
     return {"device": str(device), "num_images": len(X), "repeats": repeats, "rows": rows}
 
 
@@ -108,8 +118,12 @@ def main(argv=None) -> int:
     parser.add_argument("--subset", type=int, help="only the first N training images")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    print(json.dumps(compare_loaders(device=args.device, batch_sizes=args.batch_sizes, subset=args.subset,
-                                     repeats=args.repeats), indent=2))
+    print(
+        json.dumps(
+            compare_loaders(device=args.device, batch_sizes=args.batch_sizes, subset=args.subset, repeats=args.repeats),
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -28,8 +28,12 @@ TARGETS = {
         ("speed-up over the baseline to its best accuracy (x)", "speedup", ">=", 3.0),
     ],
     "cuda": [
-        ("CNN training to 99.0% test accuracy on the GPU, without the first step's start-up (s)",
-         "cnn_seconds_to_target_after_first_step", "<", 3.0),
+        (
+            "CNN training to 99.0% test accuracy on the GPU, without the first step's start-up (s)",
+            "cnn_seconds_to_target_after_first_step",
+            "<",
+            3.0,
+        ),
     ],
 }
 
@@ -86,22 +90,35 @@ def compare(current: dict, previous: dict) -> dict:
     rows, glue = [], []
     for name in sorted(before.keys() | after.keys()):
         b, a = before.get(name, {}), after.get(name, {})
-        rows.append({
-            "notebook": name,
-            "seconds_before": b.get("seconds"), "seconds_after": a.get("seconds"),
-            "seconds_change": _change(b.get("seconds"), a.get("seconds")),
-            "peak_rss_mb_before": b.get("peak_rss_mb"), "peak_rss_mb_after": a.get("peak_rss_mb"),
-            "status_before": b.get("status"), "status_after": a.get("status"),
-        })
+        rows.append(
+            {
+                "notebook": name,
+                "seconds_before": b.get("seconds"),
+                "seconds_after": a.get("seconds"),
+                "seconds_change": _change(b.get("seconds"), a.get("seconds")),
+                "peak_rss_mb_before": b.get("peak_rss_mb"),
+                "peak_rss_mb_after": a.get("peak_rss_mb"),
+                "status_before": b.get("status"),
+                "status_after": a.get("status"),
+            }
+        )
         for key in sorted(b.get("glue", {}).keys() & a.get("glue", {}).keys()):
             old, new = b["glue"][key], a["glue"][key]
             if _is_number(old) and _is_number(new) and old != new:
                 glue.append({"notebook": name, "name": key, "before": old, "after": new})
-    total = {"seconds_before": previous.get("total_seconds"), "seconds_after": current.get("total_seconds"),
-             "seconds_change": _change(previous.get("total_seconds"), current.get("total_seconds"))}
+    total = {
+        "seconds_before": previous.get("total_seconds"),
+        "seconds_after": current.get("total_seconds"),
+        "seconds_change": _change(previous.get("total_seconds"), current.get("total_seconds")),
+    }
     old_fig, new_fig = figures(previous), figures(current)
-    return {"previous": previous.get("created"), "notebooks": rows, "total": total, "glue": glue,
-            "figures": {k: {"before": old_fig[k], "after": new_fig[k]} for k in new_fig}}
+    return {
+        "previous": previous.get("created"),
+        "notebooks": rows,
+        "total": total,
+        "glue": glue,
+        "figures": {k: {"before": old_fig[k], "after": new_fig[k]} for k in new_fig},
+    }
 
 
 def _change(before, after) -> dict | None:
@@ -126,27 +143,39 @@ def _fmt(value, spec: str = ".1f") -> str:
 
 def format_comparison(comparison: dict) -> str:
     """The comparison as a Markdown table (printed by `run.py --compare` and put in report.md)."""
-    lines = [f"Compared with the report of {comparison['previous']}:", "",
-             "| notebook | before (s) | after (s) | change | peak RSS before → after (MiB) |",
-             "| --- | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"Compared with the report of {comparison['previous']}:",
+        "",
+        "| notebook | before (s) | after (s) | change | peak RSS before → after (MiB) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     for row in comparison["notebooks"] + [dict(comparison["total"], notebook="**total**")]:
         change = row.get("seconds_change")
         pct = change and change["percent"]
-        delta = "–" if change is None else f"{change['seconds']:+.1f} s" + (f" ({pct:+.0f}%)" if pct is not None else "")
+        delta = (
+            "–" if change is None else f"{change['seconds']:+.1f} s" + (f" ({pct:+.0f}%)" if pct is not None else "")
+        )
         status = ""
         if row.get("status_before") != row.get("status_after") and "status_after" in row:
             status = f" [{row['status_before'] or 'absent'} → {row['status_after'] or 'absent'}]"
-        memory = (f"{_fmt(row.get('peak_rss_mb_before'), '.0f')} → {_fmt(row.get('peak_rss_mb_after'), '.0f')}"
-                  if "peak_rss_mb_after" in row else "")
-        lines.append(f"| {row['notebook']}{status} | {_fmt(row['seconds_before'])} | {_fmt(row['seconds_after'])} "
-                     f"| {delta} | {memory} |")
+        memory = (
+            f"{_fmt(row.get('peak_rss_mb_before'), '.0f')} → {_fmt(row.get('peak_rss_mb_after'), '.0f')}"
+            if "peak_rss_mb_after" in row
+            else ""
+        )
+        lines.append(
+            f"| {row['notebook']}{status} | {_fmt(row['seconds_before'])} | {_fmt(row['seconds_after'])} "
+            f"| {delta} | {memory} |"
+        )
     for key, pair in comparison.get("figures", {}).items():
         if pair["before"] is not None or pair["after"] is not None:
             lines.append(f"\n{key}: {_fmt(pair['before'], '.2f')} → {_fmt(pair['after'], '.2f')}")
     if comparison["glue"]:
         lines += ["", "Glued numbers that changed:", ""]
-        lines += [f"- {g['notebook']} `{g['name']}`: {_fmt(g['before'], '.4g')} → {_fmt(g['after'], '.4g')}"
-                  for g in comparison["glue"]]
+        lines += [
+            f"- {g['notebook']} `{g['name']}`: {_fmt(g['before'], '.4g')} → {_fmt(g['after'], '.4g')}"
+            for g in comparison["glue"]
+        ]
     return "\n".join(lines)
 
 
@@ -164,10 +193,17 @@ def to_markdown(report: dict) -> str:
         "",
         f"Device `{report['device']}`; {m.get('cpu')} ({m.get('cpu_count')} cores, {m.get('torch_threads')} "
         f"PyTorch threads){gpu}; torch {m.get('torch')}. Load average (1 min) "
-        f"{_fmt(m.get('load_average_start'), '.2f')} at the start, {_fmt(m.get('load_average_end'), '.2f')} at the end.",
+        f"{_fmt(m.get('load_average_start'), '.2f')} at the start, "
+        f"{_fmt(m.get('load_average_end'), '.2f')} at the end.",
         "",
-        *(["**A --quick run: the baseline and the loaders ran on a small subset; their figures are meaningless.**", ""]
-          if report.get("quick") else []),
+        *(
+            [
+                "**A --quick run: the baseline and the loaders ran on a small subset; their figures are meaningless.**",
+                "",
+            ]
+            if report.get("quick")
+            else []
+        ),
         "| notebook | status | seconds | CPU seconds | peak RSS (MiB) | GPU peak (MiB) | slowest cell (s) |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
@@ -178,8 +214,10 @@ def to_markdown(report: dict) -> str:
         status = r["status"] + ("; " + "; ".join(r["problems"]) if r["problems"] else "")
         if r.get("cpu_only") and str(report.get("device", "")).startswith("cuda"):
             status += f"; CPU only by design ({r['cpu_only']})"
-        lines.append(f"| {r['notebook']} | {status} | {r['seconds']:.1f} | {_fmt(r['probe'].get('cpu_seconds'))} "
-                     f"| {_fmt(r['peak_rss_mb'], '.0f')} | {_fmt(gpu_mb, '.0f')} | {slow_text} |")
+        lines.append(
+            f"| {r['notebook']} | {status} | {r['seconds']:.1f} | {_fmt(r['probe'].get('cpu_seconds'))} "
+            f"| {_fmt(r['peak_rss_mb'], '.0f')} | {_fmt(gpu_mb, '.0f')} | {slow_text} |"
+        )
     subset = "" if report.get("complete", True) else " (not every notebook)"
     cpu_total = sum(r["probe"].get("cpu_seconds", 0) for r in report["notebooks"])
     lines.append(f"| **total**{subset} | | {_fmt(report.get('total_seconds'))} | {cpu_total:.1f} | | | |")
@@ -191,8 +229,10 @@ def to_markdown(report: dict) -> str:
     lines += ["", "## Loaders", ""] + _loaders_markdown(report.get("loaders") or {})
     if report.get("targets"):
         lines += ["", "## Targets", "", "| target | limit | measured | met |", "| --- | --- | ---: | --- |"]
-        lines += [f"| {t['target']} | {t['limit']} | {_fmt(t['value'], '.2f')} | {_fmt(t['met'])} |"
-                  for t in report["targets"]]
+        lines += [
+            f"| {t['target']} | {t['limit']} | {_fmt(t['value'], '.2f')} | {_fmt(t['met'])} |"
+            for t in report["targets"]
+        ]
     if report.get("comparison"):
         lines += ["", "## Comparison", "", format_comparison(report["comparison"])]
     return "\n".join(lines) + "\n"
@@ -202,20 +242,25 @@ def _tta_markdown(tta: dict) -> list[str]:
     if "skipped" in tta or not tta:
         return [f"Not measured: {tta.get('skipped', 'not run')}."]
     book, base = tta["book"], tta["baseline"]
-    lines = ["| epoch | book: seconds | book: test accuracy | baseline: seconds | baseline: test accuracy |",
-             "| ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| epoch | book: seconds | book: test accuracy | baseline: seconds | baseline: test accuracy |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
     for i in range(max(len(book["epoch_seconds"]), len(base["epoch_seconds"]))):
         cols = []
         for side in (book, base):
             has = i < len(side["epoch_seconds"])
-            cols += [_fmt(side["epoch_seconds"][i] if has else None, ".2f"),
-                     _fmt(side["epoch_test_accuracy"][i] if has else None, ".4f")]
+            cols += [
+                _fmt(side["epoch_seconds"][i] if has else None, ".2f"),
+                _fmt(side["epoch_test_accuracy"][i] if has else None, ".4f"),
+            ]
         lines.append(f"| {i + 1} | " + " | ".join(cols) + " |")
     lines += [
         "",
         f"- Book CNN: {_fmt(book.get('seconds_to_target'), '.1f')} s of training to {tta['target']:.1%} "
         f"test accuracy{_first_step_note(book)}; best {_fmt(book.get('best_accuracy'), '.4f')}.",
-        f"- Baseline: best {_fmt(base.get('best_accuracy'), '.4f')} after {_fmt(base.get('seconds_to_best'), '.1f')} s; "
+        f"- Baseline: best {_fmt(base.get('best_accuracy'), '.4f')} "
+        f"after {_fmt(base.get('seconds_to_best'), '.1f')} s; "
         f"the book's CNN reached that accuracy after {_fmt(book.get('seconds_to_baseline_best'), '.1f')} s: "
         f"{_fmt(tta.get('speedup'), '.1f')}x faster.",
     ]
@@ -225,20 +270,27 @@ def _tta_markdown(tta: dict) -> list[str]:
 def _first_step_note(book: dict) -> str:
     if book.get("seconds_to_target_after_first_step") is None:
         return ""
-    return (f" ({book['seconds_to_target_after_first_step']:.2f} s without its first step, which took "
-            f"{book['first_step_seconds']:.2f} s including start-up)")
+    return (
+        f" ({book['seconds_to_target_after_first_step']:.2f} s without its first step, which took "
+        f"{book['first_step_seconds']:.2f} s including start-up)"
+    )
 
 
 def _loaders_markdown(loaders: dict) -> list[str]:
     if "skipped" in loaders or not loaders:
         return [f"Not measured: {loaders.get('skipped', 'not run')}."]
-    lines = [f"Seconds per epoch over {loaders['num_images']:,} training images (data only, median of "
-             f"{loaders['repeats']}), on `{loaders['device']}`:", "",
-             "| batch size | per-sample PIL pipeline (s) | tensors in memory (s) | ratio |",
-             "| ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"Seconds per epoch over {loaders['num_images']:,} training images (data only, median of "
+        f"{loaders['repeats']}), on `{loaders['device']}`:",
+        "",
+        "| batch size | per-sample PIL pipeline (s) | tensors in memory (s) | ratio |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
     for row in loaders["rows"]:
-        lines.append(f"| {row['batch_size']} | {row['pipeline_seconds']:.3f} | {row['tensor_seconds']:.4f} "
-                     f"| {row['pipeline_seconds'] / row['tensor_seconds']:.0f}x |")
+        lines.append(
+            f"| {row['batch_size']} | {row['pipeline_seconds']:.3f} | {row['tensor_seconds']:.4f} "
+            f"| {row['pipeline_seconds'] / row['tensor_seconds']:.0f}x |"
+        )
     return lines
 
 
@@ -249,13 +301,36 @@ def write(report: dict, out_dir) -> Path:
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     with open(out / "notebooks.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["notebook", "status", "seconds", "cells_seconds", "cpu_seconds", "peak_rss_mb", "device",
-                         "cuda_initialized", "cuda_max_memory_mb", "problems"])
+        writer.writerow(
+            [
+                "notebook",
+                "status",
+                "seconds",
+                "cells_seconds",
+                "cpu_seconds",
+                "peak_rss_mb",
+                "device",
+                "cuda_initialized",
+                "cuda_max_memory_mb",
+                "problems",
+            ]
+        )
         for r in report["notebooks"]:
             p = r["probe"] or {}
-            writer.writerow([r["notebook"], r["status"], f"{r['seconds']:.3f}", f"{r['cells_seconds']:.3f}",
-                             _fmt(p.get("cpu_seconds"), ".3f"), _fmt(r["peak_rss_mb"], ".1f"), r["device"], p.get("cuda_initialized"),
-                             f"{p.get('cuda_max_memory_allocated', 0) / 2**20:.1f}", "; ".join(r["problems"])])
+            writer.writerow(
+                [
+                    r["notebook"],
+                    r["status"],
+                    f"{r['seconds']:.3f}",
+                    f"{r['cells_seconds']:.3f}",
+                    _fmt(p.get("cpu_seconds"), ".3f"),
+                    _fmt(r["peak_rss_mb"], ".1f"),
+                    r["device"],
+                    p.get("cuda_initialized"),
+                    f"{p.get('cuda_max_memory_allocated', 0) / 2**20:.1f}",
+                    "; ".join(r["problems"]),
+                ]
+            )
     with open(out / "glue.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["notebook", "name", "value"])

@@ -14,8 +14,8 @@ loader comparison (`loaders`). Reports go to ``--out`` (default:
 glue.csv, epochs.csv and report.md.
 
 With ``--device cuda`` every notebook runs with ``COURSE_DEVICE=cuda`` (so ``cu.fit``,
-``cu.evaluate`` and ``cu.predict`` raise if a model or batch is on the CPU), and a notebook after which ``torch.cuda.max_memory_allocated()`` is 0
-counts as failed. The exit status is 1 if any notebook failed, else 0.
+``cu.evaluate`` and ``cu.predict`` raise if a model or batch is on the CPU), and a notebook after
+which ``torch.cuda.max_memory_allocated()`` is 0 counts as failed. The exit status is 1 if any notebook failed, else 0.
 """
 
 from __future__ import annotations
@@ -53,9 +53,15 @@ def machine_info(device: str) -> dict:
     except (OSError, StopIteration):
         pass
     gpu = torch.cuda.get_device_name() if device.startswith("cuda") and torch.cuda.is_available() else None
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version(), "gpu": gpu,
-            "load_average_start": os.getloadavg()[0]}
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "gpu": gpu,
+        "load_average_start": os.getloadavg()[0],
+    }
 
 
 def _device_type(device: str) -> str:
@@ -77,32 +83,47 @@ def book_cnn_training(runs) -> dict | None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     parser.add_argument("--notebooks", nargs="+", type=Path, help="default: every notebook in book/")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--compare", type=Path, help="a previous report (its folder or report.json)")
-    parser.add_argument("--out", type=Path, help=f"report folder (default: {DEFAULT_OUT.relative_to(ROOT)}/<date>-<device>)")
+    parser.add_argument(
+        "--out", type=Path, help=f"report folder (default: {DEFAULT_OUT.relative_to(ROOT)}/<date>-<device>)"
+    )
     parser.add_argument("--baseline-epochs", type=int, default=10)
     parser.add_argument("--skip-baseline", action="store_true", help="no time-to-accuracy baseline")
     parser.add_argument("--skip-loaders", action="store_true", help="no loader comparison")
     parser.add_argument("--keep-executed", action="store_true", help="also save the executed notebooks")
-    parser.add_argument("--quick", action="store_true",
-                        help="baseline and loaders on 2,000 images, once: checks the machinery, figures meaningless")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="baseline and loaders on 2,000 images, once: checks the machinery, figures meaningless",
+    )
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
     args = parser.parse_args(argv)
 
     created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     out = args.out or DEFAULT_OUT / f"{created:%Y%m%d-%H%M%S}-{args.device.replace(':', '')}"
     notebooks = [p.resolve() for p in args.notebooks] if args.notebooks else all_notebooks()
-    report = {"schema": reports.SCHEMA, "created": created.isoformat(), "device": args.device, "quick": args.quick,
-              "command": " ".join(["python -m benchmarks.run"] + (argv if argv is not None else sys.argv[1:])),
-              "machine": machine_info(args.device)}
+    report = {
+        "schema": reports.SCHEMA,
+        "created": created.isoformat(),
+        "device": args.device,
+        "quick": args.quick,
+        "command": " ".join(["python -m benchmarks.run"] + (argv if argv is not None else sys.argv[1:])),
+        "machine": machine_info(args.device),
+    }
     wall_start, runs = time.perf_counter(), []
     for path in notebooks:
         print(f"executing {path.name} ...", flush=True)
-        run = execute_notebook(path, args.device, timeout=args.timeout,
-                               save_to=out / "executed" / path.name if args.keep_executed else None)
+        run = execute_notebook(
+            path,
+            args.device,
+            timeout=args.timeout,
+            save_to=out / "executed" / path.name if args.keep_executed else None,
+        )
         runs.append(run)
         problems = f"; {'; '.join(run.problems)}" if run.problems else ""
         print(f"  {run.status}: {run.seconds:.1f} s, peak RSS {run.peak_rss_mb or 0:.0f} MiB{problems}", flush=True)
@@ -116,14 +137,17 @@ def main(argv=None) -> int:
     if args.skip_baseline:
         report["time_to_accuracy"] = {"skipped": "--skip-baseline"}
     elif book is None:
-        report["time_to_accuracy"] = {"skipped": "no executed notebook glued cnn_epoch_seconds and "
-                                                 "cnn_epoch_test_acc (is book/05_cnns.ipynb missing?)"}
+        report["time_to_accuracy"] = {
+            "skipped": "no executed notebook glued cnn_epoch_seconds and "
+            "cnn_epoch_test_acc (is book/05_cnns.ipynb missing?)"
+        }
     else:
         from benchmarks.time_to_accuracy import measure
 
         print(f"baseline training ({args.baseline_epochs} epochs) ...", flush=True)
-        report["time_to_accuracy"] = measure(book, args.device, args.baseline_epochs,
-                                             subset=QUICK_SUBSET if args.quick else None)
+        report["time_to_accuracy"] = measure(
+            book, args.device, args.baseline_epochs, subset=QUICK_SUBSET if args.quick else None
+        )
     if args.skip_loaders:
         report["loaders"] = {"skipped": "--skip-loaders"}
     else:
@@ -131,8 +155,11 @@ def main(argv=None) -> int:
 
         print("loader comparison ...", flush=True)
         device = "cuda" if _device_type(args.device) == "cuda" else "cpu"
-        report["loaders"] = (compare_loaders(device=device, subset=QUICK_SUBSET, repeats=1) if args.quick
-                             else compare_loaders(device=device))
+        report["loaders"] = (
+            compare_loaders(device=device, subset=QUICK_SUBSET, repeats=1)
+            if args.quick
+            else compare_loaders(device=device)
+        )
     report["wall_seconds"] = time.perf_counter() - wall_start
     report["machine"]["load_average_end"] = os.getloadavg()[0]
     report["targets"] = reports.check_targets(report, _device_type(args.device))

@@ -79,8 +79,10 @@ def baseline_loaders(root, subset: int | None = None):
     train, test = (torchvision.datasets.MNIST(train=t, **kwargs) for t in (True, False))
     if subset is not None:
         train, test = (torch.utils.data.Subset(d, range(subset)) for d in (train, test))
-    return (torch.utils.data.DataLoader(train, shuffle=True, batch_size=32),
-            torch.utils.data.DataLoader(test, batch_size=1000))
+    return (
+        torch.utils.data.DataLoader(train, shuffle=True, batch_size=32),
+        torch.utils.data.DataLoader(test, batch_size=1000),
+    )
 
 
 @torch.no_grad()
@@ -95,8 +97,9 @@ def baseline_accuracy(model, loader, device) -> float:
     return correct / total
 
 
-def train_baseline(num_epochs: int = 10, device="cpu", root=None, *, subset: int | None = None, seed: int = 0,
-                   log=print) -> dict:
+def train_baseline(
+    num_epochs: int = 10, device="cpu", root=None, *, subset: int | None = None, seed: int = 0, log=print
+) -> dict:
     """Train the source's CNN the source's way; time every epoch and test after it.
 
     Returns:
@@ -110,8 +113,12 @@ def train_baseline(num_epochs: int = 10, device="cpu", root=None, *, subset: int
     train_loader, test_loader = baseline_loaders(root or cu.data_dir(), subset)
     model = baseline_model().to(device)
     loss_fn, optimizer = nn.BCELoss(), torch.optim.SGD(model.parameters(), lr=0.1)
-    result = {"epoch_seconds": [], "epoch_test_accuracy": [], "epoch_train_loss": [],
-              "params": sum(p.numel() for p in model.parameters())}
+    result = {
+        "epoch_seconds": [],
+        "epoch_test_accuracy": [],
+        "epoch_train_loss": [],
+        "params": sum(p.numel() for p in model.parameters()),
+    }
     model.train()
     for epoch in range(1, num_epochs + 1):
         start, total_loss, samples = time.perf_counter(), 0.0, 0
@@ -126,8 +133,10 @@ def train_baseline(num_epochs: int = 10, device="cpu", root=None, *, subset: int
         result["epoch_seconds"].append(time.perf_counter() - start)
         result["epoch_train_loss"].append(total_loss / samples)
         result["epoch_test_accuracy"].append(baseline_accuracy(model, test_loader, device))
-        log(f"baseline epoch {epoch}: {result['epoch_seconds'][-1]:.1f} s, "
-            f"test accuracy {result['epoch_test_accuracy'][-1]:.4f}")
+        log(
+            f"baseline epoch {epoch}: {result['epoch_seconds'][-1]:.1f} s, "
+            f"test accuracy {result['epoch_test_accuracy'][-1]:.4f}"
+        )
     return result
 
 
@@ -163,8 +172,9 @@ def summarize(book: dict, baseline: dict, target: float = TARGET) -> dict:
     best = baseline["best_accuracy"]
     baseline["seconds_to_best"] = seconds_to(baseline["epoch_seconds"], baseline["epoch_test_accuracy"], best)
     book["seconds_to_baseline_best"] = seconds_to(book["epoch_seconds"], book["epoch_test_accuracy"], best)
-    speedup = (baseline["seconds_to_best"] / book["seconds_to_baseline_best"]
-               if book["seconds_to_baseline_best"] else None)
+    speedup = (
+        baseline["seconds_to_best"] / book["seconds_to_baseline_best"] if book["seconds_to_baseline_best"] else None
+    )
     return {"target": target, "book": book, "baseline": baseline, "speedup": speedup}
 
 
@@ -182,14 +192,19 @@ def book_training_from_glue(glue: dict, source: str = "the CNN chapter") -> dict
     """
     missing = [name for name in (SECONDS_GLUE, ACCURACY_GLUE) if not isinstance(glue.get(name), (list, tuple))]
     if missing:
-        raise LookupError(f"{source} did not glue {', '.join(missing)} as lists (per-epoch values of its main "
-                          f"CNN training); glued: {sorted(glue)}")
+        raise LookupError(
+            f"{source} did not glue {', '.join(missing)} as lists (per-epoch values of its main "
+            f"CNN training); glued: {sorted(glue)}"
+        )
     seconds, accuracy = [float(s) for s in glue[SECONDS_GLUE]], as_fractions(glue[ACCURACY_GLUE])
     if len(seconds) != len(accuracy) or not seconds:
         raise LookupError(f"{source}: {SECONDS_GLUE} has {len(seconds)} entries, {ACCURACY_GLUE} {len(accuracy)}")
     first_step = glue.get(FIRST_STEP_GLUE)
-    return {"epoch_seconds": seconds, "epoch_test_accuracy": accuracy,
-            "first_step_seconds": float(first_step) if first_step is not None else None}
+    return {
+        "epoch_seconds": seconds,
+        "epoch_test_accuracy": accuracy,
+        "first_step_seconds": float(first_step) if first_step is not None else None,
+    }
 
 
 def training_stop_index(nb) -> int:
@@ -199,16 +214,23 @@ def training_stop_index(nb) -> int:
     Raises:
         LookupError: no code cell tagged ``cnn-model`` or ``cnn-train``.
     """
-    tagged = {tag: [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and tag in c.metadata.get("tags", [])]
-              for tag in (MODEL_TAG, TRAIN_TAG)}
+    tagged = {
+        tag: [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and tag in c.metadata.get("tags", [])]
+        for tag in (MODEL_TAG, TRAIN_TAG)
+    }
     for tag, indices in tagged.items():
         if not indices:
-            raise LookupError(f"no code cell tagged {tag!r}: the CNN chapter must tag its CNN definition "
-                              f"{MODEL_TAG!r} and its main training {TRAIN_TAG!r}")
+            raise LookupError(
+                f"no code cell tagged {tag!r}: the CNN chapter must tag its CNN definition "
+                f"{MODEL_TAG!r} and its main training {TRAIN_TAG!r}"
+            )
     if max(tagged[MODEL_TAG]) > max(tagged[TRAIN_TAG]):
         raise LookupError(f"the {MODEL_TAG!r} cell comes after the last {TRAIN_TAG!r} cell")
-    gluing = [i for i, c in enumerate(nb.cells)
-              if c.cell_type == "code" and ACCURACY_GLUE in c.source and i > max(tagged[TRAIN_TAG])]
+    gluing = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and ACCURACY_GLUE in c.source and i > max(tagged[TRAIN_TAG])
+    ]
     return max(tagged[TRAIN_TAG] + gluing[:1])
 
 
@@ -232,12 +254,15 @@ def run_book_training(notebook=CNN_NOTEBOOK, device: str = "auto") -> dict:
     run = execute_notebook(notebook, device, stop_after=stop)
     if run.status != "ok":
         raise RuntimeError(f"{notebook.name} failed before its training finished ({run.status}):\n{run.error}")
-    return book_training_from_glue(run.glue, notebook.name) | {"notebook": notebook.name,
-                                                                "device": run.glue.get("cnn_device", device)}
+    return book_training_from_glue(run.glue, notebook.name) | {
+        "notebook": notebook.name,
+        "device": run.glue.get("cnn_device", device),
+    }
 
 
-def measure(book: dict, device: str = "cpu", baseline_epochs: int = 10, root=None, log=print,
-            subset: int | None = None) -> dict:
+def measure(
+    book: dict, device: str = "cpu", baseline_epochs: int = 10, root=None, log=print, subset: int | None = None
+) -> dict:
     """Run the baseline now and summarize it against ``book`` (see `book_training_from_glue`).
 
     ``subset`` trains the baseline on the first images only: a smoke test, not a comparison.

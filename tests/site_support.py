@@ -104,7 +104,7 @@ class _Ids(HTMLParser):
                 self.ids.add(value)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def anchors(html_file: Path) -> frozenset:
     """The ids (and ``<a name>``) a page defines, that is the fragments a link may point to."""
     parser = _Ids()

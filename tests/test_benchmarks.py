@@ -16,9 +16,9 @@ sys.path.insert(0, str(ROOT))
 import course_utils as cu  # noqa: E402
 from benchmarks import report as reports  # noqa: E402
 from benchmarks import run as run_cli  # noqa: E402
+from benchmarks import time_to_accuracy as tta  # noqa: E402
 from benchmarks.execute import NotebookRun, cuda_use_problems, execute_notebook, kernel_env, parse_glue_value  # noqa: E402
 from benchmarks.loaders import compare_loaders, epoch_seconds, pil_batches, pil_dataset, tensor_batches  # noqa: E402
-from benchmarks import time_to_accuracy as tta  # noqa: E402
 
 
 def _notebook(path: Path, *cells) -> Path:
@@ -53,8 +53,14 @@ def test_execute_notebook_reads_glue_time_and_memory(tmp_path):
     saved = tmp_path / "out" / "glued.ipynb"
     run = execute_notebook(path, "cpu", save_to=saved)
     assert run.status == "ok" and run.error is None and run.problems == []
-    assert run.glue == {"a_float": 0.25, "an_int": 7, "a_string": "cuda:0", "a_list": [1.5, 2.0, 0.99],
-                        "shown": 3.5, "an_array": [1.0, 2.0]}
+    assert run.glue == {
+        "a_float": 0.25,
+        "an_int": 7,
+        "a_string": "cuda:0",
+        "a_list": [1.5, 2.0, 0.99],
+        "shown": 3.5,
+        "an_array": [1.0, 2.0],
+    }
     assert 0 < run.cells_seconds <= run.seconds
     assert run.probe["torch_imported"] and not run.probe["cuda_initialized"]
     assert run.peak_rss_mb > 50  # a kernel that imported torch holds well over 50 MiB
@@ -66,19 +72,31 @@ def test_execute_notebook_reads_glue_time_and_memory(tmp_path):
 
 
 def test_execute_notebook_reports_a_failing_cell_and_stops_where_asked(tmp_path):
-    path = _notebook(tmp_path / "fails.ipynb", "import course_utils as cu\ncu.glue('before', 1, display=False)",
-                     "raise ValueError('broken on purpose')", "cu.glue('after', 2, display=False)")
+    path = _notebook(
+        tmp_path / "fails.ipynb",
+        "import course_utils as cu\ncu.glue('before', 1, display=False)",
+        "raise ValueError('broken on purpose')",
+        "cu.glue('after', 2, display=False)",
+    )
     run = execute_notebook(path, "cpu")
     assert run.status == "error" and "broken on purpose" in run.error
     assert run.glue == {"before": 1} and run.probe["peak_rss_mb"] > 0
     assert execute_notebook(path, "cpu", stop_after=0).status == "ok"
 
 
-@pytest.mark.parametrize("text, value", [
-    ("0.9912", 0.9912), ("12", 12), ("'cpu'", "cpu"), ("[1.0, 2.5]", [1.0, 2.5]),
-    ("np.float64(0.5)", 0.5), ("array([1, 2])", [1, 2]), ("[0.1,\n 0.2]", [0.1, 0.2]),
-    ("<Figure size 640x480 with 1 Axes>", "<Figure size 640x480 with 1 Axes>"),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("0.9912", 0.9912),
+        ("12", 12),
+        ("'cpu'", "cpu"),
+        ("[1.0, 2.5]", [1.0, 2.5]),
+        ("np.float64(0.5)", 0.5),
+        ("array([1, 2])", [1, 2]),
+        ("[0.1,\n 0.2]", [0.1, 0.2]),
+        ("<Figure size 640x480 with 1 Axes>", "<Figure size 640x480 with 1 Axes>"),
+    ],
+)
 def test_parse_glue_value(text, value):
     assert parse_glue_value({"text/plain": text}) == value
 
@@ -88,6 +106,7 @@ def test_parse_glue_value_without_text_is_none():
 
 
 # --- the CUDA-use detector ------------------------------------------------------------------------
+
 
 def _run(probe, glue=None):
     return NotebookRun(notebook="x.ipynb", device="cuda", probe=probe, glue=glue or {})
@@ -101,13 +120,20 @@ def test_cuda_use_detector_accepts_a_notebook_that_used_the_gpu():
     assert cuda_use_problems(_run(GOOD_PROBE, {"cnn_device": "GPU (NVIDIA H100)"})) == []
 
 
-@pytest.mark.parametrize("probe, glue, match", [
-    ({}, None, "no probe result"),
-    ({"torch_imported": False}, None, "never imported"),
-    ({"torch_imported": True, "cuda_initialized": False, "cuda_max_memory_allocated": 0}, None, "never initialised"),
-    (dict(GOOD_PROBE, cuda_max_memory_allocated=0), None, "max_memory_allocated"),
-    (GOOD_PROBE, {"cnn_device": "cpu"}, "cnn_device = 'cpu'"),
-])
+@pytest.mark.parametrize(
+    "probe, glue, match",
+    [
+        ({}, None, "no probe result"),
+        ({"torch_imported": False}, None, "never imported"),
+        (
+            {"torch_imported": True, "cuda_initialized": False, "cuda_max_memory_allocated": 0},
+            None,
+            "never initialised",
+        ),
+        (dict(GOOD_PROBE, cuda_max_memory_allocated=0), None, "max_memory_allocated"),
+        (GOOD_PROBE, {"cnn_device": "cpu"}, "cnn_device = 'cpu'"),
+    ],
+)
 def test_cuda_use_detector_flags_a_notebook_that_stayed_on_the_cpu(probe, glue, match):
     problems = cuda_use_problems(_run(probe, glue))
     assert problems and any(match in p for p in problems), problems
@@ -128,11 +154,13 @@ def test_kernel_env_forces_and_requires_the_device(monkeypatch):
 def test_a_cpu_only_notebook_fails_a_forced_cuda_run(tmp_path):
     """On a machine without a GPU, a notebook that trains on the CPU is caught twice: cu.fit raises
     (COURSE_DEVICE is binding) and the probe sees that CUDA was never used."""
-    path = _notebook(tmp_path / "cpu_only.ipynb",
-                     "import torch, course_utils as cu\nfrom torch import nn\n"
-                     "model = nn.Linear(4, 2)\n"
-                     "cu.fit(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),\n"
-                     "       torch.randn(32, 4), torch.randint(0, 2, (32,)), progress=False)")
+    path = _notebook(
+        tmp_path / "cpu_only.ipynb",
+        "import torch, course_utils as cu\nfrom torch import nn\n"
+        "model = nn.Linear(4, 2)\n"
+        "cu.fit(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),\n"
+        "       torch.randn(32, 4), torch.randint(0, 2, (32,)), progress=False)",
+    )
     run = execute_notebook(path, "cuda")
     assert run.status == "error" and "COURSE_DEVICE='cuda'" in run.error
     assert any("never initialised" in p for p in run.problems)
@@ -140,19 +168,45 @@ def test_a_cpu_only_notebook_fails_a_forced_cuda_run(tmp_path):
 
 # --- reports ------------------------------------------------------------------------------------
 
+
 def _notebook_entry(name, seconds, status="ok", glue=None, rss=900.0):
-    return NotebookRun(notebook=name, device="cpu", status=status, seconds=seconds, cells_seconds=seconds - 1,
-                       probe={"peak_rss_mb": rss, "cpu_seconds": seconds / 2, "cuda_initialized": False,
-                              "cuda_max_memory_allocated": 0},
-                       glue=glue or {}, slowest_cells=[[2, 1.5, "import torch"]]).to_dict()
+    return NotebookRun(
+        notebook=name,
+        device="cpu",
+        status=status,
+        seconds=seconds,
+        cells_seconds=seconds - 1,
+        probe={
+            "peak_rss_mb": rss,
+            "cpu_seconds": seconds / 2,
+            "cuda_initialized": False,
+            "cuda_max_memory_allocated": 0,
+        },
+        glue=glue or {},
+        slowest_cells=[[2, 1.5, "import torch"]],
+    ).to_dict()
 
 
 def _report(notebooks, created="2026-01-01T00:00:00+00:00", tta_result=None):
-    return {"schema": 1, "created": created, "device": "cpu", "complete": True,
-            "machine": {"cpu": "Test CPU", "cpu_count": 2, "torch_threads": 2, "torch": "2.x", "gpu": None,
-                        "load_average_start": 0.5, "load_average_end": 0.7},
-            "notebooks": notebooks, "total_seconds": sum(n["seconds"] for n in notebooks),
-            "time_to_accuracy": tta_result or {"skipped": "test"}, "loaders": {"skipped": "test"}}
+    return {
+        "schema": 1,
+        "created": created,
+        "device": "cpu",
+        "complete": True,
+        "machine": {
+            "cpu": "Test CPU",
+            "cpu_count": 2,
+            "torch_threads": 2,
+            "torch": "2.x",
+            "gpu": None,
+            "load_average_start": 0.5,
+            "load_average_end": 0.7,
+        },
+        "notebooks": notebooks,
+        "total_seconds": sum(n["seconds"] for n in notebooks),
+        "time_to_accuracy": tta_result or {"skipped": "test"},
+        "loaders": {"skipped": "test"},
+    }
 
 
 BOOK_EPOCHS = {"epoch_seconds": [10.0, 10.0, 10.0], "epoch_test_accuracy": [0.97, 0.985, 0.991]}
@@ -211,10 +265,13 @@ def test_seconds_to_counts_whole_epochs():
 
 
 def test_report_files_and_targets(tmp_path):
-    report = _report([_notebook_entry("01_a.ipynb", 40.0, glue={"cnn_test_acc": 0.991, "cnn_params": 20490,
-                                                                 "ch1_x": 1.0}),
-                      _notebook_entry("02_b.ipynb", 95.0)],
-                     tta_result=tta.summarize(BOOK_EPOCHS, BASELINE_EPOCHS))
+    report = _report(
+        [
+            _notebook_entry("01_a.ipynb", 40.0, glue={"cnn_test_acc": 0.991, "cnn_params": 20490, "ch1_x": 1.0}),
+            _notebook_entry("02_b.ipynb", 95.0),
+        ],
+        tta_result=tta.summarize(BOOK_EPOCHS, BASELINE_EPOCHS),
+    )
     report["targets"] = reports.check_targets(report, "cpu")
     met = {t["target"]: (t["value"], t["met"]) for t in report["targets"]}
     assert met["whole book, every notebook executed (s)"] == (135.0, True)
@@ -224,12 +281,18 @@ def test_report_files_and_targets(tmp_path):
     out = reports.write(report, tmp_path / "r")
     assert reports.load(out) == json.loads(json.dumps(report))
     csv_rows = (out / "notebooks.csv").read_text().splitlines()
-    assert csv_rows[0].startswith("notebook,status,seconds") and csv_rows[2].startswith("02_b.ipynb,ok,95.000,94.000,47.500")
-    assert '01_a.ipynb,cnn_test_acc,0.991' in (out / "glue.csv").read_text()
+    assert csv_rows[0].startswith("notebook,status,seconds") and csv_rows[2].startswith(
+        "02_b.ipynb,ok,95.000,94.000,47.500"
+    )
+    assert "01_a.ipynb,cnn_test_acc,0.991" in (out / "glue.csv").read_text()
     epochs = (out / "epochs.csv").read_text().splitlines()
     assert epochs[3] == "book,3,10.000,30.000,0.9910" and epochs[4].startswith("baseline,1,20.000")
     md = (out / "report.md").read_text()
-    assert "| 02_b.ipynb | ok | 95.0 | 47.5 | 900 |" in md and "| **total** | | 135.0 | 67.5 |" in md and "| 01_a.ipynb | `cnn_test_acc` | 0.991 |" in md
+    assert (
+        "| 02_b.ipynb | ok | 95.0 | 47.5 | 900 |" in md
+        and "| **total** | | 135.0 | 67.5 |" in md
+        and "| 01_a.ipynb | `cnn_test_acc` | 0.991 |" in md
+    )
     assert "| 01_a.ipynb | `cnn_params` | 20,490 |" in md
     assert "ch1_x" not in md  # chapter-internal numbers stay in the JSON and CSV
     assert "| 3 | 10.00 | 0.9910 | 20.00 | 0.9700 |" in md and "2.0x faster" in md
@@ -247,10 +310,17 @@ def test_whole_book_target_needs_every_notebook():
 
 
 def test_compare_reports():
-    previous = _report([_notebook_entry("01_a.ipynb", 10.0, glue={"acc": 0.98, "name": "x"}),
-                        _notebook_entry("02_b.ipynb", 20.0)], created="before")
-    current = _report([_notebook_entry("01_a.ipynb", 15.0, glue={"acc": 0.99, "name": "y"}, rss=1000.0),
-                       _notebook_entry("03_c.ipynb", 5.0, status="error")], created="after")
+    previous = _report(
+        [_notebook_entry("01_a.ipynb", 10.0, glue={"acc": 0.98, "name": "x"}), _notebook_entry("02_b.ipynb", 20.0)],
+        created="before",
+    )
+    current = _report(
+        [
+            _notebook_entry("01_a.ipynb", 15.0, glue={"acc": 0.99, "name": "y"}, rss=1000.0),
+            _notebook_entry("03_c.ipynb", 5.0, status="error"),
+        ],
+        created="after",
+    )
     comparison = reports.compare(current, previous)
     rows = {r["notebook"]: r for r in comparison["notebooks"]}
     assert rows["01_a.ipynb"]["seconds_change"] == {"seconds": 5.0, "percent": 50.0}
@@ -273,8 +343,18 @@ def test_run_cli_writes_a_report_compares_and_fails_on_errors(tmp_path, capsys):
     first = reports.load(tmp_path / "first")
     assert first["notebooks"][0]["glue"] == {"cnn_params": 1234} and first["complete"] is False
     assert first["time_to_accuracy"] == {"skipped": "--skip-baseline"}
-    code = run_cli.main(["--notebooks", str(good), str(bad), "--out", str(tmp_path / "second"),
-                         "--compare", str(tmp_path / "first" / "report.json")] + common)
+    code = run_cli.main(
+        [
+            "--notebooks",
+            str(good),
+            str(bad),
+            "--out",
+            str(tmp_path / "second"),
+            "--compare",
+            str(tmp_path / "first" / "report.json"),
+        ]
+        + common
+    )
     assert code == 1
     out = capsys.readouterr()
     assert "FAILED: bad.ipynb" in out.err and "Compared with the report of" in out.out
@@ -286,20 +366,34 @@ def test_run_cli_writes_a_report_compares_and_fails_on_errors(tmp_path, capsys):
 # --- time to accuracy: the chapter's cells and the baseline --------------------------------------
 
 CNN_MODEL = "import torch\nfrom torch import nn\nmodel = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))"
-CNN_TRAIN = ("import course_utils as cu\n"
-             "cu.glue('cnn_epoch_seconds', [0.5, 0.25], display=False)\n"
-             "cu.glue('cnn_device', 'cpu', display=False)")
+CNN_TRAIN = (
+    "import course_utils as cu\n"
+    "cu.glue('cnn_epoch_seconds', [0.5, 0.25], display=False)\n"
+    "cu.glue('cnn_device', 'cpu', display=False)"
+)
 CNN_GLUE = "cu.glue('cnn_epoch_test_acc', [98.5, 99.25], display=False)"  # percent: converted
 
 
 def test_run_book_training_executes_the_chapter_up_to_its_training(tmp_path):
-    path = _notebook(tmp_path / "05_cnns.ipynb", "x = 1", (CNN_MODEL, ["cnn-model"]), (CNN_TRAIN, ["cnn-train"]),
-                     CNN_GLUE, "raise RuntimeError('cells after the training must not run')", CNN_GLUE)
+    path = _notebook(
+        tmp_path / "05_cnns.ipynb",
+        "x = 1",
+        (CNN_MODEL, ["cnn-model"]),
+        (CNN_TRAIN, ["cnn-train"]),
+        CNN_GLUE,
+        "raise RuntimeError('cells after the training must not run')",
+        CNN_GLUE,
+    )
     assert tta.training_stop_index(nbformat.read(path, as_version=4)) == 3
     assert "nn.Linear(4, 2)" in tta.model_source(path)
     book = tta.run_book_training(path, "cpu")
-    assert book == {"epoch_seconds": [0.5, 0.25], "epoch_test_accuracy": [0.985, 0.9925],
-                    "first_step_seconds": None, "notebook": "05_cnns.ipynb", "device": "cpu"}
+    assert book == {
+        "epoch_seconds": [0.5, 0.25],
+        "epoch_test_accuracy": [0.985, 0.9925],
+        "first_step_seconds": None,
+        "notebook": "05_cnns.ipynb",
+        "device": "cpu",
+    }
 
 
 def test_run_book_training_fails_clearly(tmp_path):
@@ -334,6 +428,7 @@ def test_train_baseline_on_a_subset():
 
 
 # --- loaders ----------------------------------------------------------------------------------------
+
 
 def test_pil_pipeline_gives_the_same_images_as_the_tensors():
     dataset = pil_dataset(cu.data_dir(), subset=100)

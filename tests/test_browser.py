@@ -39,9 +39,16 @@ NOTEBOOK_PAGES = [p for p in PAGES if is_notebook(p)]
 THEMES = ["light", "dark"]
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--disable-default-apps", "--disable-domain-reliability",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
 ]
 TIMEOUT_MS = 60_000  # generous: CI has two cores, shared with notebook kernels
 BLOCKING_IMPACTS = {"serious", "critical"}
@@ -66,11 +73,13 @@ class Visit:
 
 # --- fixtures -----------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def site() -> Path:
     if not (SITE / "index.html").is_file():
-        pytest.fail(f"{SITE.relative_to(ROOT)} is not built: run `make test-book` before the browser tests",
-                    pytrace=False)
+        pytest.fail(
+            f"{SITE.relative_to(ROOT)} is not built: run `make test-book` before the browser tests", pytrace=False
+        )
     return SITE
 
 
@@ -85,8 +94,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's `chromium` (apt-get install chromium)",
-                    pytrace=False)
+        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's `chromium` (apt-get install chromium)", pytrace=False)
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
@@ -95,8 +103,7 @@ def browser():
 
 @pytest.fixture(scope="session")
 def contexts(browser):
-    made = {theme: browser.new_context(color_scheme=theme, viewport={"width": 1280, "height": 900})
-            for theme in THEMES}
+    made = {theme: browser.new_context(color_scheme=theme, viewport={"width": 1280, "height": 900}) for theme in THEMES}
     for context in made.values():
         context.set_default_timeout(TIMEOUT_MS)
     yield made
@@ -180,6 +187,7 @@ def _is_local(url: str) -> bool:
 
 # --- the page loads, offline --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", PAGES)
 def test_page_loads_without_errors(visited, name):
     visit = visited(name)
@@ -208,6 +216,7 @@ def test_live_code_loads_thebe_only_when_asked(open_page, name):
 
 
 # --- content: math, figures, outputs, exercises -------------------------------------------------
+
 
 @pytest.mark.parametrize("name", PAGES)
 def test_math_is_typeset(visited, name):
@@ -277,8 +286,12 @@ def test_exercises_render_and_solutions_stay_hidden_until_opened(open_page, name
     num_solutions = len(re.findall(r"^(?::::*|````*)\{solution(?:-start)?\}", source, re.M))
     tab = open_page(name).page
     exercises, solutions = tab.locator("article div.exercise"), tab.locator("article div.solution")
-    assert exercises.count() == num_exercises, f"{name}: {num_exercises} exercises in the source, {exercises.count()} rendered"
-    assert solutions.count() == num_solutions, f"{name}: {num_solutions} solutions in the source, {solutions.count()} rendered"
+    assert exercises.count() == num_exercises, (
+        f"{name}: {num_exercises} exercises in the source, {exercises.count()} rendered"
+    )
+    assert solutions.count() == num_solutions, (
+        f"{name}: {num_solutions} solutions in the source, {solutions.count()} rendered"
+    )
     for i in range(exercises.count()):
         exercise = exercises.nth(i)
         assert exercise.is_visible() and "Exercise" in exercise.locator(".admonition-title").inner_text()
@@ -296,6 +309,7 @@ def test_exercises_render_and_solutions_stay_hidden_until_opened(open_page, name
 
 
 # --- launch and download ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", NOTEBOOK_PAGES)
 def test_launch_menu_offers_colab_and_binder_for_this_notebook(open_page, name):
@@ -331,6 +345,7 @@ def test_download_menu_offers_the_notebook(open_page, server, name):
 
 # --- search, links ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", PAGES)
 def test_search_finds_a_word_of_the_page(visited, open_page, name):
     first_paragraph = visited(name).page.locator("article section p").first.inner_text()
@@ -338,8 +353,10 @@ def test_search_finds_a_word_of_the_page(visited, open_page, name):
     search = open_page("search", query=f"?q={word}")
     tab = search.page
     try:
-        tab.wait_for_function("() => /Search finished|did not match/.test("
-                              "document.querySelector('#search-results')?.innerText || '')", timeout=30_000)
+        tab.wait_for_function(
+            "() => /Search finished|did not match/.test(document.querySelector('#search-results')?.innerText || '')",
+            timeout=30_000,
+        )
     except Exception:
         pytest.fail(f"searching {word!r} never finished; console: {search.console_errors}", pytrace=False)
     assert not search.console_errors, f"console errors on the search page: {search.console_errors}"
@@ -358,14 +375,17 @@ def test_internal_links_and_cross_references_resolve(visited, server, name):
     ]""")
     internal = sorted({u for u in urls if u.startswith(server.origin + "/")})
     assert any(".html" in u for u in internal), f"{name} links to no other page"
-    broken = [reason for u in internal if (reason := broken_internal_link(u[len(server.origin):]))]
+    broken = [reason for u in internal if (reason := broken_internal_link(u[len(server.origin) :]))]
     assert not broken, f"broken internal links on {name}:\n" + "\n".join(broken)
-    unresolved = tab.evaluate("() => Array.from(document.querySelectorAll('article .xref'))"
-                              ".filter(e => !e.closest('a')).map(e => e.textContent)")
+    unresolved = tab.evaluate(
+        "() => Array.from(document.querySelectorAll('article .xref'))"
+        ".filter(e => !e.closest('a')).map(e => e.textContent)"
+    )
     assert not unresolved, f"unresolved cross-references on {name}: {unresolved}"
 
 
 # --- themes: screenshots and accessibility ------------------------------------------------------
+
 
 @pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("name", PAGES)
@@ -390,10 +410,12 @@ def test_accessibility(visited, name, theme):
                   nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}))""")
     blocking = [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
     assert not blocking, f"axe-core on {name} ({theme}):\n" + "\n".join(
-        f"- {v['impact']} {v['id']}: {v['help']} at {v['nodes']}" for v in blocking)
+        f"- {v['impact']} {v['id']}: {v['help']} at {v['nodes']}" for v in blocking
+    )
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
 
 def _tags(cell) -> set:
     return set(cell.metadata.get("tags", []))
@@ -409,4 +431,4 @@ def _meaningful_alt(alt: str | None) -> bool:
 
 def _around(text: str, needle: str, width: int = 60) -> str:
     at = text.find(needle)
-    return " ".join(text[max(0, at - width):at + width].split())
+    return " ".join(text[max(0, at - width) : at + width].split())

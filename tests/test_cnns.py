@@ -30,13 +30,15 @@ def torch_conv(X, W, b, stride, padding):
 
 # --- from scratch: convolution, pooling, output size ---------------------------------------------
 
+
 @pytest.mark.parametrize("seed", range(8))
 def test_conv2d_matches_torch_on_random_shapes(scratch, seed):
     rng = np.random.default_rng(seed)
     for _ in range(10):
         X, W, b, stride, padding = random_conv_case(rng)
-        torch.testing.assert_close(torch.tensor(scratch["conv2d"](X, W, b, stride, padding)),
-                                   torch_conv(X, W, b, stride, padding))
+        torch.testing.assert_close(
+            torch.tensor(scratch["conv2d"](X, W, b, stride, padding)), torch_conv(X, W, b, stride, padding)
+        )
 
 
 def test_conv2d_uses_each_filter_and_bias(scratch):
@@ -71,8 +73,9 @@ def test_max_pool2d_matches_torch(scratch, seed):
         C, H, W = rng.integers(1, 5), rng.integers(2, 13), rng.integers(2, 13)
         size, stride = int(rng.integers(1, min(H, W) + 1)), int(rng.integers(1, 4))
         X = rng.normal(size=(C, H, W))
-        torch.testing.assert_close(torch.tensor(scratch["max_pool2d"](X, size, stride)),
-                                   F.max_pool2d(torch.tensor(X)[None], size, stride)[0])
+        torch.testing.assert_close(
+            torch.tensor(scratch["max_pool2d"](X, size, stride)), F.max_pool2d(torch.tensor(X)[None], size, stride)[0]
+        )
 
 
 def test_max_pool2d_stride_defaults_to_window(scratch):
@@ -92,8 +95,10 @@ def test_output_size_formula_matches_torch_and_conv2d(scratch):
         assert out.shape[-2:] == (size_of(H, kernel, stride, padding), size_of(H + 3, kernel, stride, padding))
     X, W, b, stride, padding = random_conv_case(np.random.default_rng(14))
     out = scratch["conv2d"](X, W, b, stride, padding)
-    assert out.shape[1:] == (size_of(X.shape[1], W.shape[2], stride, padding),
-                             size_of(X.shape[2], W.shape[3], stride, padding))
+    assert out.shape[1:] == (
+        size_of(X.shape[1], W.shape[2], stride, padding),
+        size_of(X.shape[2], W.shape[3], stride, padding),
+    )
 
 
 def test_main_cnn_builds_and_has_logits():
@@ -105,6 +110,7 @@ def test_main_cnn_builds_and_has_logits():
 
 
 # --- Exercise 5.1: convolution as a matrix product ------------------------------------------------
+
 
 def loop_conv(X, W, b, stride=1, padding=0):
     return torch_conv(X, W, b, stride, padding).numpy()
@@ -133,8 +139,9 @@ def test_conv2d_matmul_solution_passes_and_matches_torch(solutions):
     rng = np.random.default_rng(15)
     for _ in range(20):
         X, W, b, stride, padding = random_conv_case(rng)
-        torch.testing.assert_close(torch.tensor(solutions["conv2d_matmul"](X, W, b, stride, padding)),
-                                   torch_conv(X, W, b, stride, padding))
+        torch.testing.assert_close(
+            torch.tensor(solutions["conv2d_matmul"](X, W, b, stride, padding)), torch_conv(X, W, b, stride, padding)
+        )
 
 
 def test_conv2d_matmul_check_accepts_the_chapter_conv2d_and_tensors(scratch):
@@ -157,6 +164,7 @@ def test_conv2d_matmul_hints_name_the_mistake():
 
 
 # --- Exercise 5.2: shapes and parameters ----------------------------------------------------------
+
 
 def test_cnn_shapes_solution_passes_and_is_right(solutions):
     net = checks.exercise_network()
@@ -181,16 +189,16 @@ def test_cnn_shapes_check_rejects_wrong_answers(solutions, capsys):
     shape, num_params = tuple(solutions["shape"]), solutions["num_params"]
     conv_weights_only = num_params - 16 - 32 - 64 - 10
     wrong = [
-        ((64, 3, 5), num_params),       # sizes rounded up instead of down
-        ((64, 4, 2), num_params),       # height and width swapped
-        ((32, 2, 4), num_params),       # wrong channels
-        ((64, 1, 3), num_params),       # padding forgotten in the first convolution
-        (shape, conv_weights_only),     # biases forgotten
-        (shape, num_params - 5130),     # the dense layer forgotten
+        ((64, 3, 5), num_params),  # sizes rounded up instead of down
+        ((64, 4, 2), num_params),  # height and width swapped
+        ((32, 2, 4), num_params),  # wrong channels
+        ((64, 1, 3), num_params),  # padding forgotten in the first convolution
+        (shape, conv_weights_only),  # biases forgotten
+        (shape, num_params - 5130),  # the dense layer forgotten
         ([64.0, 2.0, 4.0], num_params),  # floats
-        ((64, 2), num_params),          # two numbers
-        ("64x2x4", num_params),         # a string
-        (shape, float(num_params)),     # parameters as a float
+        ((64, 2), num_params),  # two numbers
+        ("64x2x4", num_params),  # a string
+        (shape, float(num_params)),  # parameters as a float
         (shape, None),
     ]
     for answer in wrong:
@@ -202,6 +210,7 @@ def test_cnn_shapes_check_rejects_wrong_answers(solutions, capsys):
 
 
 # --- Exercise 5.3: a CNN on a budget --------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def mnist_test():
@@ -235,13 +244,13 @@ def test_small_cnn_check_rejects_wrong_answers(solutions, mnist_test, capsys):
     untrained = solutions["make_small_cnn"]()
     five_outputs = nn.Sequential(*list(solutions["make_small_cnn"]())[:-1], nn.Linear(256, 5))
     wrong = [
-        (untrained, X_test, y_test),                # not trained: about 10%
+        (untrained, X_test, y_test),  # not trained: about 10%
         (namespace["make_cnn"](), X_test, y_test),  # over the budget
-        (five_outputs, X_test, y_test),             # wrong number of outputs
+        (five_outputs, X_test, y_test),  # wrong number of outputs
         (nn.Sequential(nn.Flatten()), X_test, y_test),  # no parameters
         (solutions["make_small_cnn"], X_test, y_test),  # the builder, not a model
         ("model", X_test, y_test),
-        (untrained, X_test[:100], y_test[:100]),    # not the whole test set
+        (untrained, X_test[:100], y_test[:100]),  # not the whole test set
         (untrained, X_test.numpy(), y_test),
     ]
     for args in wrong:

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from nbdefs import BOOK, cells_with_tag, load_definitions
 
 from course_utils import check_dense_gradients, check_hidden_width, check_softmax_jacobian, tiny_digits
 from course_utils.checks import CheckResult
 from course_utils.checks import dense_networks as checks
+from nbdefs import BOOK, cells_with_tag, load_definitions
 
 NOTEBOOK = "04_dense_networks.ipynb"
 SCRATCH = load_definitions(NOTEBOOK, "from-scratch")
@@ -29,6 +29,7 @@ def random_labels(n, k, seed=1):
 
 
 # --- from-scratch softmax, cross-entropy and its gradient ----------------------------------------
+
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("scale", SCALES)
@@ -102,6 +103,7 @@ def test_activation_derivatives_match_autograd():
 
 # --- Exercise 4.1: the Jacobian of the softmax ----------------------------------------------------
 
+
 def _stable_softmax(z):
     e = np.exp(z - z.max())
     return e / e.sum()
@@ -146,6 +148,7 @@ def test_jacobian_check_hints_name_the_mistake():
 
 # --- Exercise 4.2: gradients of a dense layer -----------------------------------------------------
 
+
 def _logit_gradient(X, Y, W, b, stable=True):
     Z = X @ W.T + b
     E = np.exp(Z - Z.max(axis=1, keepdims=True)) if stable else np.exp(Z)
@@ -154,12 +157,16 @@ def _logit_gradient(X, Y, W, b, stable=True):
 
 DENSE_WRONG = {
     "sign flipped": lambda X, Y, W, b: tuple(-g for g in SOLUTIONS["dense_layer_gradients"](X, Y, W, b)),
-    "summed, not averaged": lambda X, Y, W, b: (len(X) * _logit_gradient(X, Y, W, b).T @ X,
-                                                len(X) * _logit_gradient(X, Y, W, b).sum(axis=0)),
+    "summed, not averaged": lambda X, Y, W, b: (
+        len(X) * _logit_gradient(X, Y, W, b).T @ X,
+        len(X) * _logit_gradient(X, Y, W, b).sum(axis=0),
+    ),
     "dW transposed": lambda X, Y, W, b: (X.T @ _logit_gradient(X, Y, W, b), _logit_gradient(X, Y, W, b).sum(axis=0)),
     "no softmax": lambda X, Y, W, b: (((X @ W.T + b) - Y).T @ X / len(X), ((X @ W.T + b) - Y).mean(axis=0)),
-    "naive softmax": lambda X, Y, W, b: (_logit_gradient(X, Y, W, b, stable=False).T @ X,
-                                         _logit_gradient(X, Y, W, b, stable=False).sum(axis=0)),
+    "naive softmax": lambda X, Y, W, b: (
+        _logit_gradient(X, Y, W, b, stable=False).T @ X,
+        _logit_gradient(X, Y, W, b, stable=False).sum(axis=0),
+    ),
     "db not summed": lambda X, Y, W, b: (_logit_gradient(X, Y, W, b).T @ X, _logit_gradient(X, Y, W, b)),
     "only dW": lambda X, Y, W, b: _logit_gradient(X, Y, W, b).T @ X,
     "None": lambda X, Y, W, b: None,
@@ -196,6 +203,7 @@ def test_the_solution_trains_the_tiny_digits():
 
 
 # --- Exercise 4.3: a hidden width within a budget -------------------------------------------------
+
 
 def test_width_check_accepts_the_solution():
     width = SOLUTIONS["hidden_width"]

@@ -26,8 +26,16 @@ def test_unset_means_no_constraint(monkeypatch):
 def test_forced_cpu_accepts_a_cpu_model(monkeypatch):
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
     X, y, model = _data_and_model()
-    history = cu.fit(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y,
-                     num_epochs=1, batch_size=16, progress=False)
+    history = cu.fit(
+        model,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        X,
+        y,
+        num_epochs=1,
+        batch_size=16,
+        progress=False,
+    )
     assert len(history.epochs) == 1
     assert set(cu.evaluate(model, X, y)) == {"accuracy"}
 

@@ -15,15 +15,18 @@ def glued(monkeypatch):
     return captured
 
 
-@pytest.mark.parametrize("value, fmt, text", [
-    (np.float64(1.23456), ".2f", "1.23"),  # NumPy 2 prints this as np.float64(1.23456)
-    (np.float32(2.5), ".1f", "2.5"),
-    (np.int64(12345), ",d", "12,345"),
-    (np.array(0.25), ".0%", "25%"),
-    (3.0, ".1e", "3.0e+00"),
-    (7, "d", "7"),
-    ("32", "", "32"),
-])
+@pytest.mark.parametrize(
+    "value, fmt, text",
+    [
+        (np.float64(1.23456), ".2f", "1.23"),  # NumPy 2 prints this as np.float64(1.23456)
+        (np.float32(2.5), ".1f", "2.5"),
+        (np.int64(12345), ",d", "12,345"),
+        (np.array(0.25), ".0%", "25%"),
+        (3.0, ".1e", "3.0e+00"),
+        (7, "d", "7"),
+        ("32", "", "32"),
+    ],
+)
 def test_glued_values_format_in_the_text(glued, value, fmt, text):
     cu.glue("x", value, display=False)
     assert type(glued["x"]) in (float, int, str)

@@ -53,9 +53,10 @@ chapters = pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTE
 
 def run(*args, cwd: Path = ROOT, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run a command with `ENV`; fail the test with its output if it fails."""
-    result = subprocess.run([str(a) for a in args], cwd=cwd, env=ENV, capture_output=True, text=True,
-                            timeout=timeout)
-    assert result.returncode == 0, f"{' '.join(map(str, args))} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    result = subprocess.run([str(a) for a in args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, (
+        f"{' '.join(map(str, args))} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
     return result
 
 
@@ -73,7 +74,9 @@ def tags(cell) -> list[str]:
 
 def normalise(text: str) -> str:
     """Whitespace collapsed, and Sphinx's typographic quotes and dashes back to ASCII."""
-    return " ".join(text.translate(str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "--", "—": "---"})).split())
+    return " ".join(
+        text.translate(str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "--", "—": "---"})).split()
+    )
 
 
 def solution_parts(nb) -> tuple[set[str], set[str]]:
@@ -127,7 +130,9 @@ def test_exercises_fit_the_tools(path, student_dir):
     exercises = assign.find_exercises(nb, assign.chapter_number(nb, path))
     labels = [e.label for e in exercises]
     assert len(set(labels)) == len(labels), f"duplicate exercise labels: {labels}"
-    starts = re.findall(r"\{solution-start\}\s*(\S+)", "\n".join(c.source for c in nb.cells if c.cell_type == "markdown"))
+    starts = re.findall(
+        r"\{solution-start\}\s*(\S+)", "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    )
     assert set(starts) <= set(labels), f"solutions of unknown exercises: {set(starts) - set(labels)}"
     solution_cells = [c for c in code_cells(nb) if assign.BEGIN in c.source]
     grade_ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in solution_cells]
@@ -166,11 +171,12 @@ def test_stubs_replace_exactly_the_solution_regions(path, student_dir):
     assert len(assign.STUB_LINE.findall("\n".join(c.source for c in code_cells(student)))) == len(regions)
 
     def lines(notebook, drop) -> list[str]:
-        return ["\n".join(l for l in c.source.splitlines() if not drop(l)) for c in code_cells(notebook)]
+        return ["\n".join(line for line in c.source.splitlines() if not drop(line)) for c in code_cells(notebook)]
 
     filled = assign.fill_in(student, regions)
-    assert lines(filled, lambda l: l.startswith(assign.NEEDS_PREFIX)) == lines(
-        nb, lambda l: assign.BEGIN in l or assign.END in l), "filling in the references must give the chapter's code back"
+    assert lines(filled, lambda line: line.startswith(assign.NEEDS_PREFIX)) == lines(
+        nb, lambda line: assign.BEGIN in line or assign.END in line
+    ), "filling in the references must give the chapter's code back"
     exercises = {e.label: e for e in assign.find_exercises(nb, assign.chapter_number(nb, path))}
     for source_cell, student_cell in zip(code_cells(nb), code_cells(student)):
         label = source_cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -185,8 +191,11 @@ def test_student_versions_keep_checks_and_clear_outputs(path, student_dir):
     assert student.metadata["course"] == {"edition": "student", "source": path.name}
     assert all(not c.outputs and c.execution_count is None for c in code_cells(student))
     checks = [c.source for c in code_cells(nb) if assign.CHECK_TAG in tags(c)]
-    kept = ["\n".join(l for l in c.source.splitlines() if not l.startswith(assign.NEEDS_PREFIX))
-            for c in code_cells(student) if assign.CHECK_TAG in tags(c)]
+    kept = [
+        "\n".join(line for line in c.source.splitlines() if not line.startswith(assign.NEEDS_PREFIX))
+        for c in code_cells(student)
+        if assign.CHECK_TAG in tags(c)
+    ]
     assert kept == checks
     for source, cell in zip(code_cells(nb), code_cells(student)):  # the same code cells, in order
         marked = cell.source.startswith(assign.NEEDS_PREFIX) or assign.runs_into_stub(cell.source)
@@ -195,7 +204,8 @@ def test_student_versions_keep_checks_and_clear_outputs(path, student_dir):
 
 def _mutated(source: str) -> set[str]:
     """Names a cell may change without rebinding them: ``x.method()`` or ``f(x, ...)`` as a
-    statement (``f(x[i])`` only reads ``x``), ``x.attr = ...``, ``x[i] = ...``, ``x += ...`` (outside function bodies)."""
+    statement (``f(x[i])`` only reads ``x``), ``x.attr = ...``, ``x[i] = ...``, ``x += ...``
+    (outside function bodies)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -214,8 +224,12 @@ def _mutated(source: str) -> set[str]:
             call = node.value
             names.add(base(call.func) if isinstance(call.func, ast.Attribute) else None)
             names.add(call.args[0].id if call.args and isinstance(call.args[0], ast.Name) else None)
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AugAssign) else []
-        names.update(base(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript)) or isinstance(node, ast.AugAssign))
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AugAssign) else []
+        )
+        names.update(
+            base(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript)) or isinstance(node, ast.AugAssign)
+        )
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -233,9 +247,12 @@ def _reads(source: str) -> set[str]:
         return names.used
     reads = names.used - names.bound
     for name in names.used & names.bound:
-        first = next((s for s in statements if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(s))), None)
-        if first is None or any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
-                                for n in ast.walk(first)):
+        first = next(
+            (s for s in statements if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(s))), None
+        )
+        if first is None or any(
+            isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load) for n in ast.walk(first)
+        ):
             reads.add(name)
     return reads
 
@@ -270,7 +287,9 @@ def _set_log(path: Path):
 
 
 def _errors(cells) -> list[str]:
-    return [f"{o.ename}: {o.evalue}\n{c.source}" for c in cells for o in c.get("outputs", []) if o.output_type == "error"]
+    return [
+        f"{o.ename}: {o.evalue}\n{c.source}" for c in cells for o in c.get("outputs", []) if o.output_type == "error"
+    ]
 
 
 def _log(path: Path) -> list[dict]:
@@ -289,22 +308,34 @@ def test_reference_solutions_pass_every_check_and_stubs_fail_cleanly(path, stude
     if not cells:
         assert not expected and not assign.solution_regions(nb)  # no exercise: nothing to run
         return
-    rerun = [i for i in cells if {assign.CHECK_TAG, assign.SOLUTION_TAG, assign.RAISES_TAG} & set(tags(student.cells[i]))]
+    rerun = [
+        i for i in cells if {assign.CHECK_TAG, assign.SOLUTION_TAG, assign.RAISES_TAG} & set(tags(student.cells[i]))
+    ]
     stubs, answers = tmp_path / "stubs.jsonl", tmp_path / "answers.jsonl"
     run_nb = new_notebook(metadata=student.metadata)
-    run_nb.cells = [copy.deepcopy(c) for c in [_set_log(stubs)] + [student.cells[i] for i in cells]
-                    + [_set_log(answers)] + [filled.cells[i] for i in rerun]]
+    run_nb.cells = [
+        copy.deepcopy(c)
+        for c in [_set_log(stubs)]
+        + [student.cells[i] for i in cells]
+        + [_set_log(answers)]
+        + [filled.cells[i] for i in rerun]
+    ]
     for k, cell in enumerate(run_nb.cells):
         cell.id = f"run-{k}"  # a cell appears twice: as a stub, then filled in
-    NotebookClient(run_nb, timeout=600, allow_errors=True, kernel_name="python3",
-                   resources={"metadata": {"path": str(BOOK)}}).execute(env=ENV)
-    first, second = run_nb.cells[1:len(cells) + 1], run_nb.cells[len(cells) + 2:]
+    NotebookClient(
+        run_nb, timeout=600, allow_errors=True, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}}
+    ).execute(env=ENV)
+    first, second = run_nb.cells[1 : len(cells) + 1], run_nb.cells[len(cells) + 2 :]
 
     unexpected = _errors([c for c in first if assign.RAISES_TAG not in tags(c)])
-    assert not unexpected, "the student version stopped outside the cells marked as needing an exercise:\n" + "\n".join(unexpected)
+    assert not unexpected, "the student version stopped outside the cells marked as needing an exercise:\n" + "\n".join(
+        unexpected
+    )
     results = _log(stubs)
     assert not any(r["passed"] for r in results), f"checks passed on stubs: {results}"
-    unmarked_checks = new_notebook(cells=[c for c in first if assign.CHECK_TAG in tags(c) and assign.RAISES_TAG not in tags(c)])
+    unmarked_checks = new_notebook(
+        cells=[c for c in first if assign.CHECK_TAG in tags(c) and assign.RAISES_TAG not in tags(c)]
+    )
     assert {r["name"] for r in results} == set(grade.expected_checks(unmarked_checks))
 
     assert not _errors(second), "with the reference solutions:\n" + "\n".join(_errors(second))
@@ -314,35 +345,55 @@ def test_reference_solutions_pass_every_check_and_stubs_fail_cleanly(path, stude
 
 # --- The parts of the format that chapter 1 does not exercise: a small made-up chapter ---------
 
-SOLUTION = {"tags": ["exercise-solution"],
-            "nbgrader": {"solution": True, "grade": False, "locked": False, "grade_id": "ex-toy", "schema_version": 3}}
+SOLUTION = {
+    "tags": ["exercise-solution"],
+    "nbgrader": {"solution": True, "grade": False, "locked": False, "grade_id": "ex-toy", "schema_version": 3},
+}
 
 
-def toy_chapter(*, gated_code: str = "def double(x):\n    \"\"\"Twice x.\"\"\"\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
-                metadata: dict | None = None):
+def toy_chapter(
+    *,
+    gated_code: str = (
+        'def double(x):\n    """Twice x."""\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION'
+    ),
+    metadata: dict | None = None,
+):
     """A chapter with one exercise, text around its solution, a later cell that uses the answer, and
     a non-gated solution block."""
-    return new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}, cells=[
-        new_markdown_cell("(ch-toy)=\n# 7. A toy chapter"),
-        new_code_cell("def check(f):\n    try:\n        print('pass' if f(2) == 4 else 'fail')\n"
-                      "    except NotImplementedError:\n        print('not attempted')"),
-        new_markdown_cell("Before the exercise.\n\n:::{exercise} Double it\n:label: ex-toy\n\nWrite `double(x)`.\n:::\n\n"
-                          ":::{solution-start} ex-toy\n:class: dropdown\n:::"),
-        new_code_cell(gated_code, metadata=SOLUTION if metadata is None else metadata),
-        new_markdown_cell("Because doubling adds a number to itself.\n\n:::{solution-end}\n:::\n\nAfter the solution."),
-        new_code_cell("check(double)", metadata={"tags": ["self-check"]}),
-        new_code_cell("table = [double(i) for i in range(3)]"),
-        new_code_cell("print(sum(table))"),
-        new_code_cell("print('independent cell ran')"),
-        new_markdown_cell("::::{solution} ex-toy\n:class: dropdown\n\n```python\nsecret = 42\n```\n::::\nThe end."),
-        new_markdown_cell(":::{exercise} A value\n:label: ex-value\n\nSet `answer`.\n:::\n\n"
-                          ":::{solution-start} ex-value\n:class: dropdown\n:::"),
-        new_code_cell("### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION", metadata={
-            "tags": ["exercise-solution"], "nbgrader": dict(SOLUTION["nbgrader"], grade_id="ex-value")}),
-        new_markdown_cell(":::{solution-end}\n:::"),
-        new_code_cell("print('answer is', answer)", metadata={"tags": ["self-check"]}),
-        new_code_cell("print('last cell ran')"),
-    ])
+    return new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        cells=[
+            new_markdown_cell("(ch-toy)=\n# 7. A toy chapter"),
+            new_code_cell(
+                "def check(f):\n    try:\n        print('pass' if f(2) == 4 else 'fail')\n"
+                "    except NotImplementedError:\n        print('not attempted')"
+            ),
+            new_markdown_cell(
+                "Before the exercise.\n\n:::{exercise} Double it\n:label: ex-toy\n\nWrite `double(x)`.\n:::\n\n"
+                ":::{solution-start} ex-toy\n:class: dropdown\n:::"
+            ),
+            new_code_cell(gated_code, metadata=SOLUTION if metadata is None else metadata),
+            new_markdown_cell(
+                "Because doubling adds a number to itself.\n\n:::{solution-end}\n:::\n\nAfter the solution."
+            ),
+            new_code_cell("check(double)", metadata={"tags": ["self-check"]}),
+            new_code_cell("table = [double(i) for i in range(3)]"),
+            new_code_cell("print(sum(table))"),
+            new_code_cell("print('independent cell ran')"),
+            new_markdown_cell("::::{solution} ex-toy\n:class: dropdown\n\n```python\nsecret = 42\n```\n::::\nThe end."),
+            new_markdown_cell(
+                ":::{exercise} A value\n:label: ex-value\n\nSet `answer`.\n:::\n\n"
+                ":::{solution-start} ex-value\n:class: dropdown\n:::"
+            ),
+            new_code_cell(
+                "### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION",
+                metadata={"tags": ["exercise-solution"], "nbgrader": dict(SOLUTION["nbgrader"], grade_id="ex-value")},
+            ),
+            new_markdown_cell(":::{solution-end}\n:::"),
+            new_code_cell("print('answer is', answer)", metadata={"tags": ["self-check"]}),
+            new_code_cell("print('last cell ran')"),
+        ],
+    )
 
 
 def test_solution_text_goes_wherever_it_sits_and_the_rest_stays():
@@ -352,7 +403,10 @@ def test_solution_text_goes_wherever_it_sits_and_the_rest_stays():
         assert kept in markdown
     for gone in ("Because doubling", "{solution", "secret"):
         assert gone not in markdown
-    assert 'raise NotImplementedError("Exercise 7.1 (Double it): replace this line with your code")' in student.cells[3].source
+    assert (
+        'raise NotImplementedError("Exercise 7.1 (Double it): replace this line with your code")'
+        in student.cells[3].source
+    )
     assert '"""Twice x."""' in student.cells[3].source and "2 * x" not in student.cells[3].source
 
 
@@ -366,9 +420,17 @@ def test_cells_that_need_an_exercise_say_so_and_everything_else_runs():
     marked = [c.source for c in code_cells(student) if assign.RAISES_TAG in tags(c)]
     needs_double, needs_value = "# Needs Exercise 7.1 (Double it) above", "# Needs Exercise 7.2 (A value) above"
     assert [m.splitlines()[0].split(":")[0] for m in marked] == [
-        needs_double, needs_double, 'raise NotImplementedError("Exercise 7.2 (A value)', needs_value]
+        needs_double,
+        needs_double,
+        'raise NotImplementedError("Exercise 7.2 (A value)',
+        needs_value,
+    ]
     assert [m.splitlines()[-1] for m in marked] == [
-        "table = [double(i) for i in range(3)]", "print(sum(table))", marked[2], "print('answer is', answer)"]
+        "table = [double(i) for i in range(3)]",
+        "print(sum(table))",
+        marked[2],
+        "print('answer is', answer)",
+    ]
     NotebookClient(student, timeout=60, allow_errors=True, kernel_name="python3").execute(env=ENV)
     assert not _errors([c for c in code_cells(student) if assign.RAISES_TAG not in tags(c)])
     outputs = {c.source.splitlines()[-1]: "".join(o.get("text", "") for o in c.outputs) for c in code_cells(student)}
@@ -407,12 +469,17 @@ def _stub(*args, **kwargs):
 CHECKS = sorted(name for name in dir(cu) if hasattr(getattr(cu, name), "check_name"))
 
 
-@pytest.mark.parametrize("junk", [None, lambda *a, **k: None, _stub, "text"], ids=["None", "returns-None", "stub", "str"])
+@pytest.mark.parametrize(
+    "junk", [None, lambda *a, **k: None, _stub, "text"], ids=["None", "returns-None", "stub", "str"]
+)
 @pytest.mark.parametrize("name", CHECKS)
 def test_every_check_fails_junk_with_a_verdict_and_no_exception(name, junk, capsys):
     check = getattr(cu, name)
-    required = [p for p in inspect.signature(check.__wrapped__).parameters.values()
-                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [
+        p
+        for p in inspect.signature(check.__wrapped__).parameters.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     result = check(*[junk] * len(required))
     assert isinstance(result, CheckResult) and not result.passed and result.message
     assert capsys.readouterr().out.startswith(f"❌ {check.check_name}: ")
@@ -420,10 +487,14 @@ def test_every_check_fails_junk_with_a_verdict_and_no_exception(name, junk, caps
 
 # --- The grader: a correct, a partly wrong and an untouched submission of chapter 1 -------------
 
-WRONG_GD = ("    w, b = 0.0, 0.0\n    for _ in range(num_steps):\n        error = y - (w * x + b)\n"
-            "        w, b = w - lr * 2 * np.mean(error * x), b - lr * 2 * np.mean(error)\n    return w, b")
-TENSOR_STEP = ("    loss = loss_fn(model(X), y)\n    optimizer.zero_grad()\n    loss.backward()\n"
-               "    optimizer.step()\n    return loss")
+WRONG_GD = (
+    "    w, b = 0.0, 0.0\n    for _ in range(num_steps):\n        error = y - (w * x + b)\n"
+    "        w, b = w - lr * 2 * np.mean(error * x), b - lr * 2 * np.mean(error)\n    return w, b"
+)
+TENSOR_STEP = (
+    "    loss = loss_fn(model(X), y)\n    optimizer.zero_grad()\n    loss.backward()\n"
+    "    optimizer.step()\n    return loss"
+)
 
 
 @pytest.fixture(scope="module")
@@ -435,8 +506,21 @@ def graded(student_dir, tmp_path_factory) -> tuple[dict, dict]:
     for name, answers in submissions.items():
         (folder / "submitted" / name).mkdir(parents=True)
         nbformat.write(assign.fill_in(student, answers), folder / "submitted" / name / FIRST.name)
-    run(sys.executable, "-m", "course_utils.grade", "submitted", "-o", "scores.csv", "-o", "scores.json",
-        "--book", BOOK, "--jobs", "3", cwd=folder)
+    run(
+        sys.executable,
+        "-m",
+        "course_utils.grade",
+        "submitted",
+        "-o",
+        "scores.csv",
+        "-o",
+        "scores.json",
+        "--book",
+        BOOK,
+        "--jobs",
+        "3",
+        cwd=folder,
+    )
     rows = {r["submission"].split("/")[0]: r for r in csv.DictReader(open(folder / "scores.csv"))}
     report = {r["submission"].split("/")[0]: r for r in json.loads((folder / "scores.json").read_text())}
     return rows, report
@@ -445,7 +529,10 @@ def graded(student_dir, tmp_path_factory) -> tuple[dict, dict]:
 def test_grader_scores_correct_partly_wrong_and_untouched_submissions(graded):
     rows, report = graded
     assert {name: (int(r["passed"]), int(r["total"])) for name, r in rows.items()} == {
-        "alice": (3, 3), "bob": (1, 3), "carol": (0, 3)}
+        "alice": (3, 3),
+        "bob": (1, 3),
+        "carol": (0, 3),
+    }
     names = grade.expected_checks(read(FIRST))
     assert [[int(rows[s][n]) for n in names] for s in ("alice", "bob", "carol")] == [[1, 1, 1], [1, 0, 0], [0, 0, 0]]
     assert float(rows["bob"]["score"]) == pytest.approx(1 / 3, abs=1e-3)
@@ -477,7 +564,10 @@ def test_grader_expects_the_checks_of_the_chapter_even_if_cells_were_deleted(stu
     nbformat.write(student, renamed)
     assert grade.submissions([tmp_path]) == [(renamed, "alice/my work.ipynb")]
     chapter = grade.source_chapter(read(renamed), renamed, BOOK)
-    assert grade.expected_checks(chapter) == grade.expected_checks(read(FIRST)) and len(grade.expected_checks(chapter)) >= 3
+    assert (
+        grade.expected_checks(chapter) == grade.expected_checks(read(FIRST))
+        and len(grade.expected_checks(chapter)) >= 3
+    )
 
 
 def test_grader_scores_an_unreadable_submission_zero(tmp_path):
@@ -510,7 +600,9 @@ def test_nbgrader_generates_and_autogrades_a_chapter(tmp_path):
 
     first_answer = assign.solution_regions(read(FIRST))[0]
     stubs = [c for c in code_cells(release) if c.metadata.get("nbgrader", {}).get("solution")]
-    stubs[0].source = re.sub(r"^ *# YOUR CODE HERE\n *raise NotImplementedError\(\)", first_answer, stubs[0].source, flags=re.M)
+    stubs[0].source = re.sub(
+        r"^ *# YOUR CODE HERE\n *raise NotImplementedError\(\)", first_answer, stubs[0].source, flags=re.M
+    )
     submitted = course / "submitted" / "bob" / FIRST.stem / FIRST.name
     submitted.parent.mkdir(parents=True)
     nbformat.write(release, submitted)
@@ -526,10 +618,12 @@ def test_student_book_of_the_repository_can_be_pushed_and_launched(tmp_path):
     assert config["repository"]["branch"] == "spring" and config["sphinx"]["config"]["hide_solutions"] is True
     assert all(not assign.INSTRUCTOR_PAGE.search(page) for page in assign.toc_pages(toc))
     assert not (out / "book" / GUIDE.name).exists()
-    assert sorted(p.name for p in (out / "book").glob("*.ipynb")) == sorted(p.name for p in CHAPTERS if
-                                                                           f"book/{p.stem}" in assign.toc_pages(toc))
+    assert sorted(p.name for p in (out / "book").glob("*.ipynb")) == sorted(
+        p.name for p in CHAPTERS if f"book/{p.stem}" in assign.toc_pages(toc)
+    )
     for needed in ["pyproject.toml", "requirements.txt", "book/course_utils/__init__.py", ".gitignore"] + [
-            p.relative_to(ROOT).as_posix() for p in (ROOT / "binder").glob("*")]:
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "binder").glob("*")
+    ]:
         assert (out / needed).is_file(), f"{needed} is missing: Binder or pip could not install the student branch"
     assert all(read(nb).metadata["course"]["edition"] == "student" for nb in (out / "book").glob("*.ipynb"))
 
@@ -541,12 +635,20 @@ def _mini_book(root: Path) -> Path:
     """A copy of the book whose table of contents keeps the Markdown pages and chapter 1."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     for part in toc["parts"]:
-        part["chapters"] = [c for c in part["chapters"] if not (BOOK / f"{Path(c['file']).name}.ipynb").exists()
-                            or c["file"] == f"book/{FIRST.stem}"]
+        part["chapters"] = [
+            c
+            for c in part["chapters"]
+            if not (BOOK / f"{Path(c['file']).name}.ipynb").exists() or c["file"] == f"book/{FIRST.stem}"
+        ]
     toc["parts"] = [part for part in toc["parts"] if part["chapters"]]
     others = [p.name for p in CHAPTERS if p != FIRST]
-    shutil.copytree(BOOK, root / "book", ignore=shutil.ignore_patterns(
-        *others, "course_utils", "*.egg-info", "__pycache__", ".ipynb_checkpoints", "_build"))
+    shutil.copytree(
+        BOOK,
+        root / "book",
+        ignore=shutil.ignore_patterns(
+            *others, "course_utils", "*.egg-info", "__pycache__", ".ipynb_checkpoints", "_build"
+        ),
+    )
     (root / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
     shutil.copy(ROOT / "_config.yml", root / "_config.yml")
     return root
@@ -558,9 +660,16 @@ def sites(tmp_path_factory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("site")
     instructor = _mini_book(tmp / "instructor")
     run(sys.executable, "-m", "course_utils.assign", instructor, "--site", "-o", tmp / "student")
-    builds = {book: subprocess.Popen([Path(sys.executable).parent / "jupyter-book", "build", book, "--keep-going"],
-                                     env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-              for book in (instructor, tmp / "student")}  # both at once: each mostly waits on its kernel
+    builds = {
+        book: subprocess.Popen(
+            [Path(sys.executable).parent / "jupyter-book", "build", book, "--keep-going"],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for book in (instructor, tmp / "student")
+    }  # both at once: each mostly waits on its kernel
     for book, build in builds.items():
         output = build.communicate(timeout=900)[0]
         assert build.returncode == 0, f"building {book} failed:\n{output[-3000:]}"

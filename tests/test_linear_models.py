@@ -38,6 +38,7 @@ def test_gradient_descent_converges_to_least_squares(scratch):
 
 # --- self-checks: accept the reference solution, reject plausible mistakes, never raise ---
 
+
 def test_check_gradients(solutions):
     assert cu.check_gradients(solutions["mse_gradients"]).passed
 

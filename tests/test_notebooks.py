@@ -13,6 +13,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import nbtools  # noqa: E402
+
 from benchmarks.execute import cpu_only_reason  # noqa: E402
 
 ROOT = nbtools.ROOT
@@ -112,7 +113,7 @@ def test_exercises_have_gated_solutions_and_self_checks(chapter):
             assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
             assert cell.metadata["nbgrader"]["solution"] is True
         following = []  # the cells after the solution, up to the next exercise
-        for cell in cells[end + 1:]:
+        for cell in cells[end + 1 :]:
             if cell.source.startswith(":::{exercise}"):
                 break
             following.append(cell)
@@ -153,15 +154,27 @@ def test_plotting_cells_have_alt_text(nb):
 
 def test_course_utils_is_pip_installable(tmp_path):
     source = tmp_path / "src"  # a copy, so the build leaves nothing behind in the repository
-    shutil.copytree(ROOT / "book" / "course_utils", source / "book" / "course_utils",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "book" / "course_utils", source / "book" / "course_utils", ignore=shutil.ignore_patterns("__pycache__")
+    )
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     target = tmp_path / "site"
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(source)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     installed = {p.relative_to(target).as_posix() for p in (target / "course_utils").rglob("*.py")}
@@ -177,9 +190,11 @@ def test_each_notebook_uses_the_device_or_says_why_not(nb):
     code = "\n".join(c.source for c in _code(nb))
     reason = cpu_only_reason(nb)
     if reason is None:
-        assert "get_device(" in code, ("the notebook never calls cu.get_device(), so on a GPU it would stay on "
-                                       "the CPU; pick the device with it, or declare metadata course.cpu_only "
-                                       "with the reason")
+        assert "get_device(" in code, (
+            "the notebook never calls cu.get_device(), so on a GPU it would stay on "
+            "the CPU; pick the device with it, or declare metadata course.cpu_only "
+            "with the reason"
+        )
     else:
         assert isinstance(reason, str) and len(reason) > 20, "course.cpu_only should say why, in words"
         found = sorted(set(DEVICE_USE.findall(code)))

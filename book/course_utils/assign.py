@@ -37,8 +37,9 @@ from nbformat import NotebookNode
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 SOLUTION_TAG, CHECK_TAG, RAISES_TAG = "exercise-solution", "self-check", "raises-exception"
-STUB_LINE = re.compile(r'^(?P<indent>[ \t]*)raise NotImplementedError\((?P<message>"Exercise [^\n]*")\)[ \t]*$',
-                       re.MULTILINE)
+STUB_LINE = re.compile(
+    r'^(?P<indent>[ \t]*)raise NotImplementedError\((?P<message>"Exercise [^\n]*")\)[ \t]*$', re.MULTILINE
+)
 NEEDS_PREFIX = "# Needs "
 DIRECTIVE = re.compile(r"^[ \t]*(?P<fence>:{3,}|`{3,})\{(?P<name>[\w-]+)\}[ \t]*(?P<argument>.*)$")
 INSTRUCTOR_PAGE = re.compile(r"(^|/)instructor[^/]*$")
@@ -95,7 +96,7 @@ def _exercise_directives(source: str) -> list[tuple[str, str]]:
     for index, line in enumerate(lines):
         match = DIRECTIVE.match(line)
         if match and match["name"] in ("exercise", "exercise-start"):
-            block = lines[index + 1:_block_end(lines, index, match["fence"])]
+            block = lines[index + 1 : _block_end(lines, index, match["fence"])]
             label = next((b.split(":label:", 1)[1].strip() for b in block if b.strip().startswith(":label:")), "")
             found.append((match["argument"].strip(), label))
     return found
@@ -104,8 +105,10 @@ def _exercise_directives(source: str) -> list[tuple[str, str]]:
 def find_exercises(nb: NotebookNode, chapter: str) -> list[Exercise]:
     """Every exercise of the chapter, numbered ``<chapter>.1``, ``<chapter>.2``, ... in order."""
     directives = [d for c in nb.cells if c.cell_type == "markdown" for d in _exercise_directives(c.source)]
-    return [Exercise(f"{chapter}.{k}", title, label or f"{chapter}.{k}")
-            for k, (title, label) in enumerate(directives, start=1)]
+    return [
+        Exercise(f"{chapter}.{k}", title, label or f"{chapter}.{k}")
+        for k, (title, label) in enumerate(directives, start=1)
+    ]
 
 
 def _strip_markdown(source: str, inside: str | None) -> tuple[str, str | None]:
@@ -155,8 +158,10 @@ def remove_solution_text(nb: NotebookNode, exercises: list[Exercise]) -> list[Ex
                 continue
             cell.source = text
         elif inside is not None and BEGIN not in cell.source and not cell.metadata.get("nbgrader", {}).get("solution"):
-            raise AssignError(f"a code cell inside the solution of {inside!r} is not a solution cell "
-                              f"(no {BEGIN!r} region, no nbgrader solution metadata):\n{cell.source}")
+            raise AssignError(
+                f"a code cell inside the solution of {inside!r} is not a solution cell "
+                f"(no {BEGIN!r} region, no nbgrader solution metadata):\n{cell.source}"
+            )
         latest = exercises[seen - 1] if seen else None
         cells.append(cell)
         owners.append(by_label.get(inside, latest) if inside is not None else latest)
@@ -255,10 +260,15 @@ def cell_names(source: str) -> CellNames:
 
 def _is_stub(node: ast.AST) -> bool:
     """True for ``raise NotImplementedError("Exercise ...")``, the statement a stub is made of."""
-    return (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)
-            and isinstance(node.exc.func, ast.Name) and node.exc.func.id == "NotImplementedError"
-            and bool(node.exc.args) and isinstance(node.exc.args[0], ast.Constant)
-            and str(node.exc.args[0].value).startswith("Exercise "))
+    return (
+        isinstance(node, ast.Raise)
+        and isinstance(node.exc, ast.Call)
+        and isinstance(node.exc.func, ast.Name)
+        and node.exc.func.id == "NotImplementedError"
+        and bool(node.exc.args)
+        and isinstance(node.exc.args[0], ast.Constant)
+        and str(node.exc.args[0].value).startswith("Exercise ")
+    )
 
 
 def runs_into_stub(source: str) -> bool:
@@ -273,7 +283,8 @@ def runs_into_stub(source: str) -> bool:
 
     def reaches(node: ast.AST) -> bool:
         return not isinstance(node, scopes) and (
-            _is_stub(node) or any(reaches(child) for child in ast.iter_child_nodes(node)))
+            _is_stub(node) or any(reaches(child) for child in ast.iter_child_nodes(node))
+        )
 
     return reaches(tree) or bool(_direct_calls(source) & cell_names(source).bound)
 
@@ -316,8 +327,10 @@ def cells_needing_exercises(nb: NotebookNode, stubbed: dict[int, Stub]) -> dict[
         else:
             hits = used & (missing.keys() | raising.keys())
         if hits:
-            exercises = sorted({e for name in hits for e in missing.get(name, []) + raising.get(name, [])},
-                               key=lambda e: tuple(int(p) if p.isdigit() else 0 for p in e.number.split(".")))
+            exercises = sorted(
+                {e for name in hits for e in missing.get(name, []) + raising.get(name, [])},
+                key=lambda e: tuple(int(p) if p.isdigit() else 0 for p in e.number.split(".")),
+            )
             needs[index] = exercises
             for name in bound:
                 missing[name] = exercises
@@ -391,8 +404,14 @@ def nbgrader_source(nb: NotebookNode, path: Path) -> NotebookNode:
         if cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", []):
             checks += 1
             label = exercise.label if exercise else f"check-{checks}"
-            cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 1,
-                                         "grade_id": f"check-{label}-{checks}", "schema_version": 3}
+            cell.metadata["nbgrader"] = {
+                "grade": True,
+                "solution": False,
+                "locked": True,
+                "points": 1,
+                "grade_id": f"check-{label}-{checks}",
+                "schema_version": 3,
+            }
     _clear_outputs(source)
     source.metadata["course"] = {"edition": "nbgrader-source", "source": Path(path).name}
     return source
@@ -452,6 +471,7 @@ def write_versions(sources: list[Path], out: Path, nbgrader: bool = False) -> li
 
 def _toc_without_instructor_pages(toc: dict) -> dict:
     """The table of contents minus the pages for instructors (``instructor*``) and empty parts."""
+
     def entries(items: list[dict]) -> list[dict]:
         kept = [dict(i) for i in items if not INSTRUCTOR_PAGE.search(i.get("file", ""))]
         for item in kept:
@@ -470,11 +490,15 @@ def _toc_without_instructor_pages(toc: dict) -> dict:
 
 def toc_pages(toc: dict) -> list[str]:
     """Every page of a Jupyter Book table of contents, root first."""
+
     def files(items: list[dict]) -> list[str]:
         return [f for i in items for f in ([i["file"]] if "file" in i else []) + files(i.get("sections", []))]
 
-    return [toc["root"]] + files(toc.get("chapters", [])) + files(
-        [c for part in toc.get("parts", []) for c in part.get("chapters", [])])
+    return (
+        [toc["root"]]
+        + files(toc.get("chapters", []))
+        + files([c for part in toc.get("parts", []) for c in part.get("chapters", [])])
+    )
 
 
 def _page_path(root: Path, page: str) -> Path:
@@ -529,15 +553,23 @@ def write_student_book(root: Path, out: Path, branch: str = "student") -> Path:
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m course_utils.assign``."""
     parser = argparse.ArgumentParser(prog="python -m course_utils.assign", description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", type=Path, nargs="+",
-                        help="chapter notebooks or folders of them (with --site: the book's root folder)")
+    parser.add_argument(
+        "source",
+        type=Path,
+        nargs="+",
+        help="chapter notebooks or folders of them (with --site: the book's root folder)",
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder to write to")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--nbgrader", action="store_true",
-                      help="write nbgrader assignment sources (OUTPUT/<chapter>/<chapter>.ipynb)")
+    mode.add_argument(
+        "--nbgrader", action="store_true", help="write nbgrader assignment sources (OUTPUT/<chapter>/<chapter>.ipynb)"
+    )
     mode.add_argument("--site", action="store_true", help="write a whole student book, ready for jupyter-book")
-    parser.add_argument("--branch", default="student",
-                        help="with --site: the repository branch that holds the student notebooks (default: student)")
+    parser.add_argument(
+        "--branch",
+        default="student",
+        help="with --site: the repository branch that holds the student notebooks (default: student)",
+    )
     return parser
 
 

@@ -55,11 +55,19 @@ class Grade:
         return len(self.expected)
 
     def as_dict(self) -> dict:
-        checks = {name: self.results.get(name, {"passed": False, "message": "did not run", "hint": ""})
-                  for name in self.expected}
-        return {"submission": self.submission, "notebook": self.notebook, "passed": self.passed,
-                "total": self.total, "score": round(self.passed / self.total, 4) if self.total else None,
-                "checks": checks, "errors": self.errors}
+        checks = {
+            name: self.results.get(name, {"passed": False, "message": "did not run", "hint": ""})
+            for name in self.expected
+        }
+        return {
+            "submission": self.submission,
+            "notebook": self.notebook,
+            "passed": self.passed,
+            "total": self.total,
+            "score": round(self.passed / self.total, 4) if self.total else None,
+            "checks": checks,
+            "errors": self.errors,
+        }
 
 
 def check_calls(nb: NotebookNode) -> list[str]:
@@ -100,7 +108,7 @@ def expected_checks(nb: NotebookNode) -> list[str]:
 def source_chapter(nb: NotebookNode, path: Path, book: Path | None) -> NotebookNode:
     """The chapter a submission was made from, if ``book`` has it; else the submission itself."""
     name = nb.metadata.get("course", {}).get("source", path.name)
-    for candidate in ([book / name, book / path.name] if book else []):
+    for candidate in [book / name, book / path.name] if book else []:
         if candidate.is_file():
             return nbformat.read(candidate, as_version=4)
     return nb
@@ -108,17 +116,22 @@ def source_chapter(nb: NotebookNode, path: Path, book: Path | None) -> NotebookN
 
 def _errors(nb: NotebookNode) -> list[dict]:
     """The cells of an executed notebook that raised: index, exception name and message."""
-    return [{"cell": index, "ename": out.get("ename", ""), "evalue": out.get("evalue", "")}
-            for index, cell in enumerate(nb.cells) if cell.cell_type == "code"
-            for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+    return [
+        {"cell": index, "ename": out.get("ename", ""), "evalue": out.get("evalue", "")}
+        for index, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
 
 
 def execute(nb: NotebookNode, cwd: Path, log: Path, timeout: int) -> tuple[NotebookNode, str]:
     """Run ``nb`` in a fresh kernel with the check log at ``log``; returns it and any fatal error."""
     from nbclient import NotebookClient
 
-    client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
-                            resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(
+        nb, timeout=timeout, allow_errors=True, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    )
     try:
         client.execute(env={**os.environ, LOG_ENV_VAR: str(log)})
     except Exception as error:  # a timeout or a dead kernel: keep the results logged so far
@@ -144,15 +157,24 @@ def grade(path: Path, label: str, book: Path | None = None, timeout: int = 600) 
     except Exception as error:  # not a notebook any more: every check of its chapter fails
         chapter = book / path.name if book else None
         expected = expected_checks(nbformat.read(chapter, as_version=4)) if chapter and chapter.is_file() else []
-        return Grade(label, path.name, expected, errors=[{"cell": None, "ename": "UnreadableNotebook",
-                                                          "evalue": f"{type(error).__name__}: {error}"}])
+        return Grade(
+            label,
+            path.name,
+            expected,
+            errors=[{"cell": None, "ename": "UnreadableNotebook", "evalue": f"{type(error).__name__}: {error}"}],
+        )
     expected = expected_checks(source_chapter(nb, path, book)) or expected_checks(nb)
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "checks.jsonl"
         executed, fatal = execute(nb, path.parent, log, timeout)
         results = read_log(log)
-    result = Grade(label, nb.metadata.get("course", {}).get("source", path.name),
-                   expected or list(results), results, _errors(executed))
+    result = Grade(
+        label,
+        nb.metadata.get("course", {}).get("source", path.name),
+        expected or list(results),
+        results,
+        _errors(executed),
+    )
     if fatal:
         result.errors.append({"cell": None, "ename": "ExecutionStopped", "evalue": fatal})
     return result
@@ -163,8 +185,11 @@ def submissions(paths: list[Path]) -> list[tuple[Path, str]]:
     found = []
     for path in paths:
         if path.is_dir():
-            found += [(nb, nb.relative_to(path).as_posix()) for nb in sorted(path.rglob("*.ipynb"))
-                      if ".ipynb_checkpoints" not in nb.parts]
+            found += [
+                (nb, nb.relative_to(path).as_posix())
+                for nb in sorted(path.rglob("*.ipynb"))
+                if ".ipynb_checkpoints" not in nb.parts
+            ]
         else:
             found.append((path, path.name))
     return found
@@ -184,8 +209,7 @@ def write_csv(grades: list[Grade], path: Path) -> None:
 
 def write_json(grades: list[Grade], path: Path) -> None:
     """Every submission with each check's verdict, message and hint, and the cells that raised."""
-    path.write_text(json.dumps([g.as_dict() for g in grades], indent=2, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    path.write_text(json.dumps([g.as_dict() for g in grades], indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def default_book() -> Path | None:
@@ -198,10 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m course_utils.grade``."""
     parser = argparse.ArgumentParser(prog="python -m course_utils.grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("submissions", type=Path, nargs="+", help="notebooks, or folders searched for notebooks")
-    parser.add_argument("-o", "--output", type=Path, action="append", default=[],
-                        help="score table to write, .csv or .json (repeat for both)")
-    parser.add_argument("--book", type=Path, default=None,
-                        help="folder of the chapter notebooks, for the list of checks (default: the repository's book/)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        action="append",
+        default=[],
+        help="score table to write, .csv or .json (repeat for both)",
+    )
+    parser.add_argument(
+        "--book",
+        type=Path,
+        default=None,
+        help="folder of the chapter notebooks, for the list of checks (default: the repository's book/)",
+    )
     parser.add_argument("--timeout", type=int, default=600, help="seconds one cell may run (default: 600)")
     parser.add_argument("--jobs", type=int, default=1, help="submissions to run at the same time (default: 1)")
     return parser
@@ -217,8 +251,15 @@ def main(argv: list[str] | None = None) -> int:
     found = submissions(args.submissions)
     print(f"grading {len(found)} submission(s), {args.jobs} at a time ...", file=sys.stderr, flush=True)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        grades = list(pool.map(grade, [p for p, _ in found], [label for _, label in found],
-                               [book] * len(found), [args.timeout] * len(found)))
+        grades = list(
+            pool.map(
+                grade,
+                [p for p, _ in found],
+                [label for _, label in found],
+                [book] * len(found),
+                [args.timeout] * len(found),
+            )
+        )
     for out in args.output:
         (write_csv if out.suffix == ".csv" else write_json)(grades, out)
         print(f"wrote {out}", file=sys.stderr)

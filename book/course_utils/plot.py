@@ -98,8 +98,11 @@ def show_digits(images, labels=None, predictions=None, confidences=None, ncols=8
             ax.axis("off")
             if i < n:
                 ax.imshow(images[i], cmap="gray_r")
-                ax.set_title(_caption(i, labels, predictions, confidences), fontsize=9,
-                             color=_caption_color(i, labels, predictions))
+                ax.set_title(
+                    _caption(i, labels, predictions, confidences),
+                    fontsize=9,
+                    color=_caption_color(i, labels, predictions),
+                )
         if title:
             fig.suptitle(title)
         fig.tight_layout()

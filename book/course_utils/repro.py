@@ -69,8 +69,11 @@ def check_device(model: torch.nn.Module | None = None, **tensors: torch.Tensor) 
     required = forced_device()
     if required is None:
         return
-    named = {f"the model's {name!r}": t for name, t in [*model.named_parameters(), *model.named_buffers()]} \
-        if model is not None else {}
+    named = (
+        {f"the model's {name!r}": t for name, t in [*model.named_parameters(), *model.named_buffers()]}
+        if model is not None
+        else {}
+    )
     named.update({repr(name): t for name, t in tensors.items()})
     for name, tensor in named.items():
         device = tensor.device

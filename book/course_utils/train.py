@@ -109,8 +109,21 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def fit(model, loss_fn, optimizer, X, y, num_epochs=1, batch_size=64, *, X_val=None, y_val=None,
-        scheduler=None, transform=None, progress=True) -> History:
+def fit(
+    model,
+    loss_fn,
+    optimizer,
+    X,
+    y,
+    num_epochs=1,
+    batch_size=64,
+    *,
+    X_val=None,
+    y_val=None,
+    scheduler=None,
+    transform=None,
+    progress=True,
+) -> History:
     """Train ``model`` with shuffled mini-batches; record losses (and accuracies) as it goes.
 
     Batches move to the model's device; put ``X`` there first to avoid the copy.
@@ -137,13 +150,19 @@ def fit(model, loss_fn, optimizer, X, y, num_epochs=1, batch_size=64, *, X_val=N
     device, history, n = _model_device(model), History(), len(X)
     check_device(model)  # with COURSE_DEVICE set, training elsewhere is an error
     num_batches = -(-n // batch_size)
-    bar = tqdm(total=num_epochs * num_batches, disable=not progress, file=_progress_file(),
-               mininterval=2.0, ncols=80, unit="step")
+    bar = tqdm(
+        total=num_epochs * num_batches,
+        disable=not progress,
+        file=_progress_file(),
+        mininterval=2.0,
+        ncols=80,
+        unit="step",
+    )
     for epoch in range(1, num_epochs + 1):
         model.train()
         start, order = time.perf_counter(), torch.randperm(n, device=X.device)
         for i in range(0, n, batch_size):
-            idx = order[i:i + batch_size]
+            idx = order[i : i + batch_size]
             X_batch, y_batch = X[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
             history.steps.append(_train_step(model, loss_fn, optimizer, X_batch, y_batch, epoch, transform))
             if scheduler is not None:
@@ -213,7 +232,7 @@ def predict(model, X, batch_size: int = 2000) -> torch.Tensor:
     check_device(model)  # batches go to the model's device, so this covers them
     was_training, device = model.training, _model_device(model)
     model.eval()
-    outputs = torch.cat([model(X[i:i + batch_size].to(device)) for i in range(0, len(X), batch_size)])
+    outputs = torch.cat([model(X[i : i + batch_size].to(device)) for i in range(0, len(X), batch_size)])
     model.train(was_training)
     return outputs
 

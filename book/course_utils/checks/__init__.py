@@ -66,8 +66,12 @@ def self_check(name: str, success: str = "correct, well done!"):
             except NotImplementedError:
                 result = CheckResult(name, False, "not attempted yet: replace the `raise NotImplementedError` line.")
             except Exception as error:  # the student's code crashed: say how, without a traceback
-                result = CheckResult(name, False, f"your code raised {type(error).__name__}: {error}",
-                                     "run your function on a small example and read the error.")
+                result = CheckResult(
+                    name,
+                    False,
+                    f"your code raised {type(error).__name__}: {error}",
+                    "run your function on a small example and read the error.",
+                )
             _report(result)
             return result
 
@@ -91,7 +95,7 @@ def as_tensor(value, what: str, shape=None) -> torch.Tensor:
     try:
         tensor = torch.as_tensor(value).detach().to(torch.float64)
     except (TypeError, ValueError, RuntimeError):
-        raise CheckFailed(f"{what} should be a number, array or tensor, got {type(value).__name__}.")
+        raise CheckFailed(f"{what} should be a number, array or tensor, got {type(value).__name__}.") from None
     if shape is not None and tuple(tensor.shape) != tuple(shape):
         raise CheckFailed(f"{what} should have shape {tuple(shape)}, got {tuple(tensor.shape)}.")
     return tensor
@@ -102,4 +106,6 @@ def expect_close(actual, expected, what: str, hint: str = "", rtol: float = 1e-4
     expected = torch.as_tensor(expected, dtype=torch.float64)
     actual = as_tensor(actual, what, expected.shape)
     if not torch.allclose(actual, expected, rtol=rtol, atol=atol):
-        raise CheckFailed(f"{what} is not right yet (largest error {(actual - expected).abs().max().item():.3g}).", hint)
+        raise CheckFailed(
+            f"{what} is not right yet (largest error {(actual - expected).abs().max().item():.3g}).", hint
+        )

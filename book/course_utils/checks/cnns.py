@@ -22,28 +22,38 @@ def _conv_cases():
     """(X, W, b, stride, padding) cases: one simple, then random shapes, strides and paddings."""
     rng = np.random.default_rng(5)
     cases = [(np.arange(16.0).reshape(1, 4, 4), np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), np.array([0.5]), 1, 0)]
-    for C, K, H, W_, F_, stride, padding in [(1, 3, 5, 5, 2, 2, 1), (3, 4, 7, 9, 3, 1, 1),
-                                             (2, 5, 8, 6, 3, 2, 0), (2, 2, 9, 11, 4, 3, 2)]:
-        cases.append((rng.normal(size=(C, H, W_)), rng.normal(size=(K, C, F_, F_)), rng.normal(size=K),
-                      stride, padding))
+    for C, K, H, W_, F_, stride, padding in [
+        (1, 3, 5, 5, 2, 2, 1),
+        (3, 4, 7, 9, 3, 1, 1),
+        (2, 5, 8, 6, 3, 2, 0),
+        (2, 2, 9, 11, 4, 3, 2),
+    ]:
+        cases.append(
+            (rng.normal(size=(C, H, W_)), rng.normal(size=(K, C, F_, F_)), rng.normal(size=K), stride, padding)
+        )
     return cases
 
 
 def _conv_mistake(X, W, b, stride, padding, answer) -> str:
     """A hint naming the likely mistake when ``answer`` matches a classic wrong convolution."""
     wrong = {
-        "the kernel is flipped: deep-learning 'convolution' slides the filter as it is (no flip).":
-            _conv_reference(X, W[:, :, ::-1, ::-1].copy(), b, stride, padding),
-        "the bias is missing: add b[k] to every output of filter k.":
-            _conv_reference(X, W, np.zeros_like(b), stride, padding),
-        "every output channel uses the first filter: use W[k] for output channel k.":
-            _conv_reference(X, np.repeat(W[:1], len(W), axis=0), b, stride, padding),
+        "the kernel is flipped: deep-learning 'convolution' slides the filter as it is (no flip).": _conv_reference(
+            X, W[:, :, ::-1, ::-1].copy(), b, stride, padding
+        ),
+        "the bias is missing: add b[k] to every output of filter k.": _conv_reference(
+            X, W, np.zeros_like(b), stride, padding
+        ),
+        "every output channel uses the first filter: use W[k] for output channel k.": _conv_reference(
+            X, np.repeat(W[:1], len(W), axis=0), b, stride, padding
+        ),
     }
     for hint, value in wrong.items():
         if value.shape == answer.shape and torch.allclose(answer, value, atol=1e-6):
             return hint
-    return ("build the matrix of patches of shape (C*F*F, H_out*W_out), multiply by W reshaped to "
-            "(K, C*F*F), add b and reshape to (K, H_out, W_out).")
+    return (
+        "build the matrix of patches of shape (C*F*F, H_out*W_out), multiply by W reshaped to "
+        "(K, C*F*F), add b and reshape to (K, H_out, W_out)."
+    )
 
 
 @self_check("Exercise 5.1 (convolution as one matrix multiplication)")
@@ -63,20 +73,27 @@ def check_conv2d_matmul(conv_fn) -> None:
             raise CheckFailed("your function returned None: return the output array.")
         answer = as_tensor(answer, "the output")
         if tuple(answer.shape) != tuple(expected.shape):
-            raise CheckFailed(f"the output should have shape {tuple(expected.shape)} {where}, "
-                              f"got {tuple(answer.shape)}.",
-                              "use H_out = (H - F + 2P) // S + 1, and the same for the width.")
+            raise CheckFailed(
+                f"the output should have shape {tuple(expected.shape)} {where}, got {tuple(answer.shape)}.",
+                "use H_out = (H - F + 2P) // S + 1, and the same for the width.",
+            )
         if not torch.allclose(answer, expected, rtol=1e-5, atol=1e-6):
-            raise CheckFailed(f"the output values are not right {where}.",
-                              _conv_mistake(X, W, b, stride, padding, answer))
+            raise CheckFailed(
+                f"the output values are not right {where}.", _conv_mistake(X, W, b, stride, padding, answer)
+            )
 
 
 def exercise_network() -> nn.Sequential:
     """The network of exercise 5.2, for 3-channel 32x48 images (the check's reference)."""
     conv_part = nn.Sequential(
-        nn.Conv2d(3, 16, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, kernel_size=3, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, kernel_size=3), nn.ReLU(),
+        nn.Conv2d(3, 16, kernel_size=5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, kernel_size=3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, kernel_size=3),
+        nn.ReLU(),
     )
     num_features = conv_part(torch.zeros(1, 3, 32, 48)).numel()
     return nn.Sequential(*conv_part, nn.Flatten(), nn.Linear(num_features, 10))
@@ -88,8 +105,10 @@ def _as_shape(shape) -> tuple:
     if not isinstance(shape, (tuple, list)) or len(shape) != 3:
         raise CheckFailed(f"`shape` should be a tuple of three ints (channels, height, width), got {shape!r}.")
     if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in shape):
-        raise CheckFailed(f"`shape` should hold three whole numbers, got {shape!r}.",
-                          "sizes are whole numbers: the formula rounds (H - F + 2P) / S down.")
+        raise CheckFailed(
+            f"`shape` should hold three whole numbers, got {shape!r}.",
+            "sizes are whole numbers: the formula rounds (H - F + 2P) / S down.",
+        )
     return tuple(int(s) for s in shape)
 
 
@@ -107,22 +126,30 @@ def check_cnn_shapes(shape, num_params) -> None:
     expected_shape = tuple(net[:-2](torch.zeros(1, 3, 32, 48)).shape[1:])
     if shape != expected_shape:
         if shape[0] != expected_shape[0]:
-            raise CheckFailed("the number of channels is not right.",
-                              "a convolution outputs one channel per filter: out_channels of the last Conv2d.")
-        raise CheckFailed("the height or width is not right.",
-                          "apply (H - F + 2P) // S + 1 layer by layer, to the height and the width "
-                          "separately; a 2x2 max-pool halves each (rounding down).")
+            raise CheckFailed(
+                "the number of channels is not right.",
+                "a convolution outputs one channel per filter: out_channels of the last Conv2d.",
+            )
+        raise CheckFailed(
+            "the height or width is not right.",
+            "apply (H - F + 2P) // S + 1 layer by layer, to the height and the width "
+            "separately; a 2x2 max-pool halves each (rounding down).",
+        )
     if isinstance(num_params, bool) or not isinstance(num_params, (int, np.integer)):
         raise CheckFailed(f"`num_params` should be an int, got {type(num_params).__name__}.")
     if int(num_params) != sum(p.numel() for p in net.parameters()):
-        raise CheckFailed("the shape is right, but the number of parameters is not.",
-                          "a Conv2d has K*C*F*F weights and K biases; the Linear layer has "
-                          "(C*H*W)*10 weights and 10 biases; ReLU and pooling have none.")
+        raise CheckFailed(
+            "the shape is right, but the number of parameters is not.",
+            "a Conv2d has K*C*F*F weights and K biases; the Linear layer has "
+            "(C*H*W)*10 weights and 10 biases; ReLU and pooling have none.",
+        )
 
 
-@self_check("Exercise 5.3 (a CNN under a parameter budget)",
-            success=f"correct: at most {SMALL_CNN_MAX_PARAMS:,} parameters and at least "
-                    f"{SMALL_CNN_MIN_ACCURACY:.1%} test accuracy. Well done!")
+@self_check(
+    "Exercise 5.3 (a CNN under a parameter budget)",
+    success=f"correct: at most {SMALL_CNN_MAX_PARAMS:,} parameters and at least "
+    f"{SMALL_CNN_MIN_ACCURACY:.1%} test accuracy. Well done!",
+)
 def check_small_cnn(model, X_test, y_test) -> None:
     """A trained ``model`` with at most 8,000 parameters and at least 98.5% test accuracy.
 
@@ -137,13 +164,22 @@ def check_small_cnn(model, X_test, y_test) -> None:
     if num_params == 0:
         raise CheckFailed("your model has no parameters.")
     if num_params > SMALL_CNN_MAX_PARAMS:
-        raise CheckFailed(f"your model has {num_params:,} parameters, over the budget of {SMALL_CNN_MAX_PARAMS:,}.",
-                          "the dense layers hold most parameters: pool more before flattening, "
-                          "or use fewer channels in the last convolution.")
-    if not isinstance(X_test, torch.Tensor) or not isinstance(y_test, torch.Tensor) or len(X_test) != 10_000 \
-            or tuple(X_test.shape[1:]) != (1, 28, 28) or len(y_test) != len(X_test):
-        raise CheckFailed("pass the 10,000 MNIST test images and labels: X_test of shape (10000, 1, 28, 28) "
-                          "and y_test of shape (10000,).")
+        raise CheckFailed(
+            f"your model has {num_params:,} parameters, over the budget of {SMALL_CNN_MAX_PARAMS:,}.",
+            "the dense layers hold most parameters: pool more before flattening, "
+            "or use fewer channels in the last convolution.",
+        )
+    if (
+        not isinstance(X_test, torch.Tensor)
+        or not isinstance(y_test, torch.Tensor)
+        or len(X_test) != 10_000
+        or tuple(X_test.shape[1:]) != (1, 28, 28)
+        or len(y_test) != len(X_test)
+    ):
+        raise CheckFailed(
+            "pass the 10,000 MNIST test images and labels: X_test of shape (10000, 1, 28, 28) "
+            "and y_test of shape (10000,)."
+        )
     device = next(model.parameters()).device
     with torch.no_grad():
         was_training = model.training
@@ -154,7 +190,9 @@ def check_small_cnn(model, X_test, y_test) -> None:
         raise CheckFailed(f"for 2 images your model should output logits of shape (2, 10), got {tuple(output.shape)}.")
     accuracy = evaluate(model, X_test, y_test)["accuracy"]
     if accuracy < SMALL_CNN_MIN_ACCURACY:
-        raise CheckFailed(f"{num_params:,} parameters is within budget, but the test accuracy is "
-                          f"{accuracy:.2%}, below {SMALL_CNN_MIN_ACCURACY:.1%}.",
-                          "train it (cu.fit with Adam and OneCycleLR, two or three epochs); if that is "
-                          "not enough, give the convolutions more channels and the dense head fewer units.")
+        raise CheckFailed(
+            f"{num_params:,} parameters is within budget, but the test accuracy is "
+            f"{accuracy:.2%}, below {SMALL_CNN_MIN_ACCURACY:.1%}.",
+            "train it (cu.fit with Adam and OneCycleLR, two or three epochs); if that is "
+            "not enough, give the convolutions more channels and the dense head fewer units.",
+        )

@@ -46,8 +46,10 @@ def check_softmax_jacobian(jacobian_fn) -> None:
         expected = _softmax_jacobian_reference(z)
         actual = as_tensor(jacobian_fn(z.copy()), f"the Jacobian for {what}", expected.shape)
         if not torch.isfinite(actual).all():
-            raise CheckFailed(f"the Jacobian for {what} contains inf or nan.",
-                              "exp overflows for large logits: compute the softmax stably first.")
+            raise CheckFailed(
+                f"the Jacobian for {what} contains inf or nan.",
+                "exp overflows for large logits: compute the softmax stably first.",
+            )
         diagonal_only = torch.diag(torch.diagonal(expected))
         if not torch.allclose(expected, diagonal_only) and torch.allclose(actual, diagonal_only, atol=1e-8):
             hint = "the off-diagonal entries are not zero: S_i depends on every z_j through the sum."
@@ -100,11 +102,14 @@ def check_dense_gradients(grad_fn) -> None:
             actual = as_tensor(value, f"{what} for {shape}")
             if actual.shape != expected.shape:
                 hint = "dW must have the shape of W, (K, D)." if what == "dW" else "db must have the shape of b, (K,)."
-                raise CheckFailed(f"{what} for {shape} should have shape {tuple(expected.shape)}, "
-                                  f"got {tuple(actual.shape)}.", hint)
+                raise CheckFailed(
+                    f"{what} for {shape} should have shape {tuple(expected.shape)}, got {tuple(actual.shape)}.", hint
+                )
             if not torch.isfinite(actual).all():
-                raise CheckFailed(f"{what} for {shape} contains inf or nan.",
-                                  "exp overflows for large logits: subtract each row's largest logit first.")
+                raise CheckFailed(
+                    f"{what} for {shape} contains inf or nan.",
+                    "exp overflows for large logits: subtract each row's largest logit first.",
+                )
             expect_close(actual, expected, f"{what} for {shape}", _gradient_hint(actual, expected, what, len(X)))
 
 
@@ -116,8 +121,16 @@ def _train_briefly(hidden_width: int) -> tuple[float, bool]:
         torch.manual_seed(0)
         model = mlp(784, hidden_width, 10).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=BRIEF_TRAINING["lr"])
-        fit(model, nn.CrossEntropyLoss(), optimizer, data.X_train, data.y_train, progress=False,
-            num_epochs=BRIEF_TRAINING["num_epochs"], batch_size=BRIEF_TRAINING["batch_size"])
+        fit(
+            model,
+            nn.CrossEntropyLoss(),
+            optimizer,
+            data.X_train,
+            data.y_train,
+            progress=False,
+            num_epochs=BRIEF_TRAINING["num_epochs"],
+            batch_size=BRIEF_TRAINING["batch_size"],
+        )
     return evaluate(model, data.X_test, data.y_test)["accuracy"], data.is_full
 
 
@@ -138,13 +151,19 @@ def check_hidden_width(hidden_width) -> None:
     with torch.random.fork_rng(devices=[]):  # building a model draws random weights: leave the caller's RNG alone
         num_params = sum(p.numel() for p in mlp(784, int(hidden_width), 10).parameters())
     if num_params > PARAM_BUDGET:
-        raise CheckFailed(f"a 784-{hidden_width}-10 MLP has {num_params:,} parameters, over the budget of "
-                          f"{PARAM_BUDGET:,}.", "write the parameter count of both layers as a function of H.")
+        raise CheckFailed(
+            f"a 784-{hidden_width}-10 MLP has {num_params:,} parameters, over the budget of {PARAM_BUDGET:,}.",
+            "write the parameter count of both layers as a function of H.",
+        )
     accuracy, full = _train_briefly(int(hidden_width))
     target = TARGET_ACCURACY if full else FALLBACK_TARGET_ACCURACY
     data_note = "" if full else " (offline MNIST subset, so the target is lower)"
-    print(f"   784-{hidden_width}-10 MLP: {num_params:,} parameters, test accuracy {accuracy:.2%} after "
-          f"{BRIEF_TRAINING['num_epochs']} epochs{data_note}")
+    print(
+        f"   784-{hidden_width}-10 MLP: {num_params:,} parameters, test accuracy {accuracy:.2%} after "
+        f"{BRIEF_TRAINING['num_epochs']} epochs{data_note}"
+    )
     if accuracy < target:
-        raise CheckFailed(f"the test accuracy {accuracy:.2%} is below the target of {target:.0%}.",
-                          "a narrow hidden layer is a bottleneck: use more of the parameter budget.")
+        raise CheckFailed(
+            f"the test accuracy {accuracy:.2%} is below the target of {target:.0%}.",
+            "a narrow hidden layer is a bottleneck: use more of the parameter budget.",
+        )

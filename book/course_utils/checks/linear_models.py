@@ -8,8 +8,10 @@ from . import CheckFailed, expect_close, self_check
 
 
 def _mse_reference(x, y, w, b):
-    w, b = torch.tensor(float(w), dtype=torch.float64, requires_grad=True), torch.tensor(
-        float(b), dtype=torch.float64, requires_grad=True)
+    w, b = (
+        torch.tensor(float(w), dtype=torch.float64, requires_grad=True),
+        torch.tensor(float(b), dtype=torch.float64, requires_grad=True),
+    )
     loss = ((torch.as_tensor(y) - (w * torch.as_tensor(x) + b)) ** 2).mean()
     loss.backward()
     return w.grad.item(), b.grad.item()
@@ -88,6 +90,8 @@ def check_train_step(step_fn) -> None:
             raise CheckFailed(f"return the loss as a Python float (use loss.item()), got {type(loss).__name__}.")
         expect_close(loss, ref_loss.item(), f"the loss returned at step {step}")
         if not torch.allclose(model.weight.detach(), reference.weight.detach(), atol=1e-6):
-            hints = {1: "did you call optimizer.step() after loss.backward()?",
-                     2: "gradients add up across backward() calls: call optimizer.zero_grad() every step."}
+            hints = {
+                1: "did you call optimizer.step() after loss.backward()?",
+                2: "gradients add up across backward() calls: call optimizer.zero_grad() every step.",
+            }
             raise CheckFailed(f"the weights after step {step} are not what one SGD step gives.", hints[step])

@@ -22,10 +22,15 @@ def check_stable_lr(lr_fn) -> None:
         if math.isclose(value, 1 / min(a, b), rel_tol=1e-6):
             hint = "the two directions have different limits, and both must be respected: which one is stricter?"
         elif math.isclose(value, 2 / max(a, b), rel_tol=1e-6):
-            hint = ("the second derivative of a*t**2 is 2a, not a: one step multiplies t by 1 - 2*eta*a. "
-                    "When is that factor between -1 and 1?")
+            hint = (
+                "the second derivative of a*t**2 is 2a, not a: one step multiplies t by 1 - 2*eta*a. "
+                "When is that factor between -1 and 1?"
+            )
         else:
-            hint = "write one gradient-descent step for each coordinate separately: t <- (1 - 2*eta*a) t, and likewise for b."
+            hint = (
+                "write one gradient-descent step for each coordinate separately: t <- (1 - 2*eta*a) t, "
+                "and likewise for b."
+            )
         raise CheckFailed(f"largest_stable_lr({a}, {b}) is not right yet.", hint)
 
 
@@ -61,14 +66,19 @@ def check_adagrad(update_fn) -> None:
             if not isinstance(theta, torch.Tensor) or theta.shape != before.shape:
                 raise CheckFailed("theta must stay a tensor of the same shape.")
             if torch.equal(theta, before):
-                raise CheckFailed(f"theta did not change at step {step}.",
-                                  "update theta in place (theta -= ...); `theta = theta - ...` only rebinds a local name.")
+                raise CheckFailed(
+                    f"theta did not change at step {step}.",
+                    "update theta in place (theta -= ...); `theta = theta - ...` only rebinds a local name.",
+                )
             if not torch.allclose(theta, target, rtol=1e-7, atol=1e-9):
-                hints = {1: "on the first step, s = g**2, so the step is lr * g / (|g| + eps).",
-                         2: "keep the sum of squared gradients in `state` so that it grows from one call to the next "
-                            "(a sum, not an average)."}
-                raise CheckFailed(f"theta after step {step} (lr={lr}) differs from torch.optim.Adagrad.",
-                                  hints.get(step, hints[2]))
+                hints = {
+                    1: "on the first step, s = g**2, so the step is lr * g / (|g| + eps).",
+                    2: "keep the sum of squared gradients in `state` so that it grows from one call to the next "
+                    "(a sum, not an average).",
+                }
+                raise CheckFailed(
+                    f"theta after step {step} (lr={lr}) differs from torch.optim.Adagrad.", hints.get(step, hints[2])
+                )
 
 
 @self_check("Exercise 2.3 (a cosine schedule)")

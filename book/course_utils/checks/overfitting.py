@@ -9,10 +9,11 @@ def _as_index_array(value, what: str) -> np.ndarray:
     try:
         array = np.asarray(value)
     except Exception:
-        raise CheckFailed(f"{what} should be an array of indices, got {type(value).__name__}.")
+        raise CheckFailed(f"{what} should be an array of indices, got {type(value).__name__}.") from None
     if array.ndim != 1 or not (np.issubdtype(array.dtype, np.integer) or array.size == 0):
-        raise CheckFailed(f"{what} should be a 1-D array of integer indices, got dtype {array.dtype} "
-                          f"and shape {array.shape}.")
+        raise CheckFailed(
+            f"{what} should be a 1-D array of integer indices, got dtype {array.dtype} and shape {array.shape}."
+        )
     return array
 
 
@@ -39,24 +40,32 @@ def check_split(split_fn) -> None:
         sizes = (len(train), len(val), len(test))
         n_val, n_test = int(val_fraction * n), int(test_fraction * n)
         if sizes != (n - n_val - n_test, n_val, n_test):
-            raise CheckFailed(f"for n={n}, val_fraction={val_fraction}, test_fraction={test_fraction} the sizes "
-                              f"(train, val, test) are {sizes}.",
-                              "the validation set has int(val_fraction * n) indices, the test set "
-                              "int(test_fraction * n), the training set the rest.")
+            raise CheckFailed(
+                f"for n={n}, val_fraction={val_fraction}, test_fraction={test_fraction} the sizes "
+                f"(train, val, test) are {sizes}.",
+                "the validation set has int(val_fraction * n) indices, the test set "
+                "int(test_fraction * n), the training set the rest.",
+            )
         together = np.concatenate([train, val, test])
         if not np.array_equal(np.sort(together), np.arange(n)):
-            raise CheckFailed(f"for n={n}, the three sets do not hold each index 0..n-1 exactly once.",
-                              "shuffle all n indices once (a permutation), then cut the shuffled array into "
-                              "three pieces, so that no example lands in two sets.")
+            raise CheckFailed(
+                f"for n={n}, the three sets do not hold each index 0..n-1 exactly once.",
+                "shuffle all n indices once (a permutation), then cut the shuffled array into "
+                "three pieces, so that no example lands in two sets.",
+            )
         if all(_is_block(part) for part in (train, val, test)):
-            raise CheckFailed(f"for n={n}, each set is a block of consecutive indices: the data was not shuffled.",
-                              "shuffle before cutting: data files are often sorted (by date, by class), and "
-                              "an unshuffled split would give sets that differ systematically.")
+            raise CheckFailed(
+                f"for n={n}, each set is a block of consecutive indices: the data was not shuffled.",
+                "shuffle before cutting: data files are often sorted (by date, by class), and "
+                "an unshuffled split would give sets that differ systematically.",
+            )
         again = split_fn(n, val_fraction, test_fraction, np.random.default_rng(0))
         if not all(np.array_equal(a, np.asarray(b)) for a, b in zip((train, val, test), again)):
-            raise CheckFailed("two calls with identically seeded generators gave different splits.",
-                              "draw the permutation from the `rng` argument (rng.permutation(n)), not from "
-                              "np.random or a new generator.")
+            raise CheckFailed(
+                "two calls with identically seeded generators gave different splits.",
+                "draw the permutation from the `rng` argument (rng.permutation(n)), not from "
+                "np.random or a new generator.",
+            )
 
 
 def _cv_reference(x, y, degree, k):
@@ -82,8 +91,10 @@ def check_cross_validation(cv_fn) -> None:
     for degree, k in [(1, 5), (3, 5), (5, 4), (2, 23)]:
         answer = as_tensor(cv_fn(x, y, degree, k), f"cross_val_mse(x, y, degree={degree}, k={k})", shape=())
         expected = _cv_reference(x, y, degree, k)
-        hint = ("for each fold: fit on all the other points, compute the MSE on the fold's points, and "
-                "average the k fold MSEs. Never fit on the points you evaluate on.")
+        hint = (
+            "for each fold: fit on all the other points, compute the MSE on the fold's points, and "
+            "average the k fold MSEs. Never fit on the points you evaluate on."
+        )
         expect_close(answer, expected, f"cross_val_mse for degree={degree}, k={k}", hint, rtol=1e-6)
 
 
@@ -106,7 +117,15 @@ def check_ridge_free_intercept(ridge_fn) -> None:
         X = np.hstack([np.ones((n, 1)), rng.normal(size=(n, d - 1))])
         y = 5.0 + X[:, 1:] @ rng.normal(size=d - 1) + 0.1 * rng.normal(size=n)
         answer = as_tensor(ridge_fn(X, y, lam), f"the weights for N={n}, D={d}, lam={lam}", shape=(d,))
-        hint = ("the penalty applies to w[1:] only, and the data term is a mean over the N examples: in the "
-                "normal equations the penalty matrix is N * lam * I with its top-left entry set to 0.")
-        expect_close(answer, _ridge_free_intercept_reference(X, y, lam), f"the weights for N={n}, D={d}, lam={lam}",
-                     hint, rtol=1e-5, atol=1e-7)
+        hint = (
+            "the penalty applies to w[1:] only, and the data term is a mean over the N examples: in the "
+            "normal equations the penalty matrix is N * lam * I with its top-left entry set to 0."
+        )
+        expect_close(
+            answer,
+            _ridge_free_intercept_reference(X, y, lam),
+            f"the weights for N={n}, D={d}, lam={lam}",
+            hint,
+            rtol=1e-5,
+            atol=1e-7,
+        )
