@@ -4,17 +4,19 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MATHJAX := book/_static/mathjax/tex-chtml.js
+VENDOR  := book/_static/vendor/.copied
+ASSETS  := $(MATHJAX) $(VENDOR)
 
 .PHONY: book site test setup test-unit test-notebooks test-book test-browser sync-colab benchmark clean \
         student book-student grade
 
 ## book: install what is needed, execute every chapter, build the HTML book
-book: setup $(MATHJAX)
+book: setup $(ASSETS)
 	$(BIN)/jupyter-book build . --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 ## site: the strict build that .github/workflows/deploy.yml publishes to GitHub Pages
-site: setup $(MATHJAX)
+site: setup $(ASSETS)
 	$(MAKE) test-book
 
 ## student: a student version of every chapter in student/ (solutions replaced by stubs)
@@ -23,7 +25,7 @@ student: setup
 
 ## book-student: the student edition of the book, without solutions, in _build/student-html
 STUDENT_BRANCH ?= student
-book-student: setup $(MATHJAX)
+book-student: setup $(ASSETS)
 	$(BIN)/python -m course_utils.assign . --site -o _build/student-src --branch $(STUDENT_BRANCH)
 	$(BIN)/jupyter-book build _build/student-src --keep-going
 	rm -rf _build/student-html
@@ -36,7 +38,7 @@ grade: setup
 	$(BIN)/python -m course_utils.grade $(SUBMISSIONS) -o scores.csv -o scores.json
 
 ## test: unit tests, every notebook through nbmake, the strict book build, browser tests
-test: setup $(MATHJAX)
+test: setup $(ASSETS)
 	$(MAKE) test-unit test-notebooks test-book test-browser
 
 ## setup: a virtual environment with the pinned requirements and course_utils (editable)
@@ -56,6 +58,18 @@ node_modules/.package-lock.json: package.json package-lock.json
 $(MATHJAX): node_modules/.package-lock.json
 	rm -rf book/_static/mathjax
 	cp -r node_modules/mathjax/es5 book/_static/mathjax
+
+# The scripts of the interactive pieces (book/_ext/interactive.py), served by the book itself:
+# Vega, Vega-Lite and vega-embed for explorable figures, ONNX Runtime Web (wasm) for the digit pad.
+VENDOR_FILES := node_modules/vega/build/vega.min.js node_modules/vega-lite/build/vega-lite.min.js \
+	node_modules/vega-embed/build/vega-embed.min.js node_modules/onnxruntime-web/dist/ort.wasm.min.js \
+	node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.mjs node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm
+$(VENDOR): node_modules/.package-lock.json
+	rm -rf book/_static/vendor
+	mkdir -p book/_static/vendor/licenses
+	cp $(VENDOR_FILES) book/_static/vendor/
+	for p in vega vega-lite vega-embed; do cp node_modules/$$p/LICENSE book/_static/vendor/licenses/$$p.txt; done  # ONNX Runtime Web: MIT, in its header
+	touch $@
 
 test-unit:
 	$(BIN)/python -m pytest tests -m "not browser"
@@ -80,4 +94,4 @@ benchmark: setup
 	$(BIN)/python -m benchmarks.run $(BENCHMARK_ARGS)
 
 clean:
-	rm -rf _build student test-artifacts book/_static/mathjax
+	rm -rf _build student test-artifacts book/_static/mathjax book/_static/vendor

@@ -21,6 +21,7 @@ EXECUTED = ROOT / "_build" / "jupyter_execute"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SOURCE_SUFFIXES = (".ipynb", ".md")
+THEMES = ["light", "dark"]  # the colour schemes every page is tested in
 
 
 def config() -> dict:
@@ -147,3 +148,9 @@ class StaticServer:
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def is_local(url: str) -> bool:
+    """True for the book's own host (the test server on 127.0.0.1) and for inline URLs."""
+    parts = urlsplit(url)
+    return parts.scheme in ("data", "blob", "about") or parts.hostname == "127.0.0.1"

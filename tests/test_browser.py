@@ -6,12 +6,7 @@ the internet fails here. Screenshots of every page in light and dark mode are wr
 `test-artifacts/screenshots/`.
 """
 
-import os
 import re
-import shutil
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import nbformat
@@ -22,9 +17,9 @@ from site_support import (
     EXECUTED,
     ROOT,
     SCREENSHOTS,
-    SITE,
-    StaticServer,
+    THEMES,
     broken_internal_link,
+    is_local,
     is_notebook,
     launch_urls,
     search_word,
@@ -36,21 +31,6 @@ pytestmark = pytest.mark.browser
 
 PAGES = toc_pages()
 NOTEBOOK_PAGES = [p for p in PAGES if is_notebook(p)]
-THEMES = ["light", "dark"]
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-default-apps",
-    "--disable-domain-reliability",
-]
-TIMEOUT_MS = 60_000  # generous: CI has two cores, shared with notebook kernels
 BLOCKING_IMPACTS = {"serious", "critical"}
 # The text a page shows, without code, typeset math and scripts: where raw markup would be a bug.
 PROSE_JS = """() => {
@@ -59,132 +39,6 @@ PROSE_JS = """() => {
   copy.querySelectorAll('pre, code, mjx-container, script, style, .cell_output').forEach(e => e.remove());
   return copy.textContent;
 }"""
-
-
-@dataclass
-class Visit:
-    """A loaded page and what happened while it loaded."""
-
-    page: object
-    console_errors: list = field(default_factory=list)
-    failed_local: list = field(default_factory=list)
-    external: list = field(default_factory=list)
-
-
-# --- fixtures -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def site() -> Path:
-    if not (SITE / "index.html").is_file():
-        pytest.fail(
-            f"{SITE.relative_to(ROOT)} is not built: run `make test-book` before the browser tests", pytrace=False
-        )
-    return SITE
-
-
-@pytest.fixture(scope="session")
-def server(site):
-    with StaticServer(site) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's `chromium` (apt-get install chromium)", pytrace=False)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="session")
-def contexts(browser):
-    made = {theme: browser.new_context(color_scheme=theme, viewport={"width": 1280, "height": 900}) for theme in THEMES}
-    for context in made.values():
-        context.set_default_timeout(TIMEOUT_MS)
-    yield made
-    for context in made.values():
-        context.close()
-
-
-def _load(context, origin: str, name: str, query: str = "") -> Visit:
-    """Open ``name`` in a new tab of ``context``; wait until it is quiet and its math is typeset."""
-    tab = context.new_page()
-    visit, in_flight = Visit(tab), set()
-    tab.on("console", lambda m: m.type == "error" and visit.console_errors.append(f"{m.text} ({m.location})"))
-    tab.on("pageerror", lambda e: visit.console_errors.append(f"uncaught: {e}"))
-    tab.on("request", lambda r: in_flight.add(r))
-    tab.on("requestfinished", lambda r: in_flight.discard(r))
-    tab.on("requestfailed", lambda r: in_flight.discard(r))
-    tab.on("requestfailed", lambda r: _is_local(r.url) and visit.failed_local.append(f"{r.url}: {r.failure}"))
-    tab.on("response", lambda r: r.status >= 400 and visit.failed_local.append(f"{r.url}: HTTP {r.status}"))
-
-    def route(request_route):
-        url = request_route.request.url
-        if _is_local(url):
-            request_route.continue_()
-        else:
-            visit.external.append(url)
-            request_route.abort()
-
-    tab.route("**/*", route)
-    tab.goto(f"{origin}/{name}.html{query}", wait_until="load")
-    _wait_until_quiet(tab, in_flight)
-    tab.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
-    return visit
-
-
-def _wait_until_quiet(tab, in_flight: set, quiet_s: float = 0.5) -> None:
-    """Wait until no request has been in flight for ``quiet_s`` (Playwright's own "networkidle"
-    sometimes never fires for a tab opened next to others)."""
-    deadline, quiet_since = time.monotonic() + TIMEOUT_MS / 1000, None
-    while time.monotonic() < deadline:
-        if in_flight:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= quiet_s:
-            return
-        tab.wait_for_timeout(100)
-    pytest.fail(f"{tab.url} still loading after {TIMEOUT_MS / 1000:.0f} s: {[r.url for r in in_flight]}")
-
-
-@pytest.fixture
-def open_page(contexts, server):
-    """``open_page(page, theme="light", query="")``: a fresh tab, closed after the test."""
-    opened = []
-
-    def _open(name: str, theme: str = "light", query: str = "") -> Visit:
-        opened.append(_load(contexts[theme], server.origin, name, query))
-        return opened[-1]
-
-    yield _open
-    for visit in opened:
-        visit.page.close()
-
-
-@pytest.fixture(scope="session")
-def visited(contexts, server):
-    """``visited(page, theme)``: the page loaded once per theme, for the checks that only read it."""
-    cache = {}
-
-    def _visited(name: str, theme: str = "light") -> Visit:
-        if (name, theme) not in cache:
-            cache[name, theme] = _load(contexts[theme], server.origin, name)
-        return cache[name, theme]
-
-    return _visited
-
-
-def _is_local(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("data", "blob", "about") or parts.hostname == "127.0.0.1"
-
-
 # --- the page loads, offline --------------------------------------------------------------------
 
 
@@ -210,7 +64,7 @@ def test_live_code_loads_thebe_only_when_asked(open_page, name):
     assert not any("thebe" in url for url in visit.external), "Thebe was loaded before the reader asked"
     tab = visit.page
     tab.click(".dropdown-launch-buttons .dropdown-toggle")
-    with tab.expect_request(lambda r: "thebe" in r.url and not _is_local(r.url)):
+    with tab.expect_request(lambda r: "thebe" in r.url and not is_local(r.url)):
         tab.click(".btn-launch-thebe")
     assert any("thebe" in url for url in visit.external)
 
