@@ -113,7 +113,7 @@ def test_path_explorer_without_momentum_has_no_momentum_control():
 
 def test_conv_explorer_carries_the_chapters_table():
     sizes = [
-        {"F": f, "S": s, "P": p, "D": 1, "n": (5 + 2 * p - f) // s + 1} for f in (1, 3) for s in (1, 2) for p in (0, 1)
+        {"F": f, "S": s, "P": p, "r": 1, "n": (5 + 2 * p - f) // s + 1} for f in (1, 3) for s in (1, 2) for p in (0, 1)
     ]
     spec = _spec_of(cu.conv_explorer(sizes, 5, "Receptive field.")._repr_mimebundle_()["text/html"])
     assert {r["key"]: r["n"] for r in spec["datasets"]["sizes"]}["3,2,1,1"] == 3

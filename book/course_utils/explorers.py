@@ -135,7 +135,7 @@ _CONV_CONTROLS = {
     "kernel": ("kernel size F ", "F"),
     "stride": ("stride S ", "S"),
     "padding": ("padding P ", "P"),
-    "dilation": ("dilation D ", "D"),
+    "dilation": ("dilation r ", "r"),
 }
 _CELL_COLORS = {
     "input": "#cfe3f3",
@@ -144,8 +144,8 @@ _CELL_COLORS = {
     "output": "#cfe3f3",
     "the chosen output": "#E69F00",
 }
-# An input cell (r, c) feeds output (i, j) if r + P = i S + u D for a kernel row u in 0..F-1, and
-# likewise for c: u and v below are the offsets r + P - i S and c + P - j S.
+# An input cell (row, column) feeds output (i, j) if row + P = i S + u r for a kernel row u in
+# 0..F-1 (r: the dilation), and likewise for the column: u and v are row + P - i S and column + P - j S.
 _FEEDS = (
     "datum.n > 0 && datum.u % dilation == 0 && datum.u >= 0 && datum.u / dilation < kernel"
     " && datum.v % dilation == 0 && datum.v >= 0 && datum.v / dilation < kernel"
@@ -158,7 +158,7 @@ _LABEL = "'row ' + datum.r + ', column ' + datum.c + ': ' + datum.kind"
 
 
 def _conv_params(sizes: list[dict], max_out: int) -> list:
-    """Sliders for F, S, P, D (over the values in ``sizes``) and for the chosen output cell."""
+    """Sliders for F, S, P, r (over the values in ``sizes``) and for the chosen output cell."""
     params = []
     for name, (label, key) in _CONV_CONTROLS.items():
         values = sorted({row[key] for row in sizes})
@@ -194,7 +194,7 @@ def _conv_formula(size: int):
     """The title: the settings and the output-size formula with its value, computed in the page."""
     n = f"(floor(({size} + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1)"
     return alt.expr(
-        "'F = ' + kernel + ', S = ' + stride + ', P = ' + padding + ', D = ' + dilation + ': output size "
+        "'F = ' + kernel + ', S = ' + stride + ', P = ' + padding + ', r = ' + dilation + ': output size "
         f"⌊({size} + 2·' + padding + ' − ' + dilation + '·(' + kernel + ' − 1) − 1) / ' + stride + '⌋ + 1 = '"
         f" + {n} + ({n} < 1 ? ', the kernel does not fit' : '')"
     )
@@ -204,17 +204,17 @@ def conv_explorer(sizes: list[dict], input_size: int, description: str) -> Explo
     """Which input cells feed an output cell of a convolution, for any kernel size, stride, padding and dilation.
 
     Args:
-        sizes: the output size for each setting, one row ``{"F", "S", "P", "D", "n"}`` per
+        sizes: the output size for each setting, one row ``{"F", "S", "P", "r", "n"}`` per
             combination of kernel size, stride, padding and dilation on an ``input_size`` square
             (computed by the chapter with `nn.Conv2d`; ``n = 0`` where the kernel does not fit).
         input_size: the height (= width) H of the input.
         description: what the figure shows and what the controls change (see `explorable`).
     Returns:
         An `Explorable`: the padded input and the output grid side by side, the settings and the
-        formula ``floor((H + 2P - D(F - 1) - 1) / S) + 1`` with its value in the title.
+        formula ``floor((H + 2P - r(F - 1) - 1) / S) + 1`` with its value in the title.
     """
     max_pad, max_out = max(r["P"] for r in sizes), max(r["n"] for r in sizes)
-    rows = [{**r, "key": f"{r['F']},{r['S']},{r['P']},{r['D']}"} for r in sizes]
+    rows = [{**row, "key": f"{row['F']},{row['S']},{row['P']},{row['r']}"} for row in sizes]
     span = range(-max_pad, input_size + max_pad)
     source = _conv_cells("cells", input_size).transform_filter(_PADDED)
     offsets = {"u": "datum.r + padding - datum.i * stride", "v": "datum.c + padding - datum.j * stride"}
