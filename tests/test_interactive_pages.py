@@ -360,9 +360,7 @@ def test_the_convolution_explorer_agrees_with_pytorch(open_page):
         n = torch.nn.functional.conv2d(torch.zeros(1, 1, 7, 7), torch.ones(1, 1, k, k), stride=s, padding=p,
                                        dilation=d).shape[-1] if span <= 7 + 2 * p else 0  # fmt: skip
         formula = next(t for t in _title(figure) if "output size" in t)
-        assert formula.endswith(
-            f"= {n}" if n else f"= {(7 + 2 * p - span) // s + 1}, the kernel does not fit"
-        )
+        assert formula.endswith(f"= {n}" if n else f"= {(7 + 2 * p - span) // s + 1}, the kernel does not fit")
         outputs = figure.evaluate(MARK_DATA, "concat_1_marks")
         assert len(outputs) == n * n
         inputs = figure.evaluate(MARK_DATA, "concat_0_marks")
