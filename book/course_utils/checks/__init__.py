@@ -119,7 +119,7 @@ def self_check(
     """Turn a function that raises `CheckFailed` into a friendly self-check that obeys the rules above.
 
     The wrapped check returns nothing when the answer is right. Its display name is kept on the
-    wrapper as ``check_name`` (the grader reads it).
+    wrapper as ``check_name`` (the grader reads it), and how to call it as ``usage``.
 
     Args:
         name: the display name, ``"Exercise 1.1 (title)"``.
@@ -156,7 +156,7 @@ def self_check(
             _report(result)
             return result
 
-        wrapper.check_name = name
+        wrapper.check_name, wrapper.usage = name, how
         return wrapper
 
     return decorate
@@ -263,12 +263,15 @@ class _Guard:
         names = [self.names[i] if i < len(self.names) else f"argument {i + 1}" for i in range(len(args))]
         originals = dict(zip(names, args)) | kwargs
         given = {k: v if k in self.may_change else _copy(v) for k, v in originals.items()}
+        conditions = _conditions()
         try:
             result = self.function(*[given[k] for k in names], **{k: given[k] for k in kwargs})
         except CourseEnvironmentError:
             raise
         except Exception as error:
             raise _LearnerRaised(error, self.describe(originals)) from error
+        finally:
+            _set_conditions(conditions)  # the learner's code may have turned grad mode off, say
         for key in given:
             if key not in self.may_change and key not in self.changed and not _same(given[key], originals[key]):
                 self.changed.append(key)
@@ -391,14 +394,29 @@ def _describe(name: str, value) -> str:
 
 @contextmanager
 def _caller_state_kept() -> Iterator[None]:
-    """Run a check with grad mode on and float32 by default, then restore all global state."""
+    """Run a check in the conditions it was written for, then restore all global state."""
     saved = _global_state()
     try:
-        torch.set_grad_enabled(True)
-        torch.set_default_dtype(torch.float32)
+        _set_conditions((True, torch.float32, {"divide": "warn", "over": "warn", "under": "ignore", "invalid": "warn"}))
         yield
     finally:
         _restore(saved)
+
+
+def _conditions() -> tuple:
+    """What a check computes under: grad mode, the default dtype and NumPy's floating-point error handling.
+
+    A check starts with grad mode on, float32 and NumPy's defaults, whatever the caller set, and
+    the learner's code cannot change them for the rest of the check.
+    """
+    return torch.is_grad_enabled(), torch.get_default_dtype(), np.geterr()
+
+
+def _set_conditions(conditions: tuple) -> None:
+    grad, dtype, numpy_errors = conditions
+    torch.set_grad_enabled(grad)
+    torch.set_default_dtype(dtype)
+    np.seterr(**numpy_errors)
 
 
 def _global_state() -> dict:
