@@ -219,8 +219,8 @@ def _learner_raised(name: str, raised: _LearnerRaised) -> CheckResult:
 
 
 _ERROR_HINTS = {
-    "does not require grad": "Backward() needs a loss computed with gradients on: not under torch.no_grad(), and "
-    "not from .detach()ed tensors or .item() numbers.",
+    "does not require grad": "The loss must carry gradients for backward(): compute it outside torch.no_grad(), "
+    "and not from .detach()ed tensors or .item() numbers.",
     "shape": "The shapes do not fit: print the .shape of every array or tensor, step by step.",
     "broadcast": "The shapes do not fit: print the .shape of every array or tensor, step by step.",
 }
