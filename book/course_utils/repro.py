@@ -64,27 +64,29 @@ def forced_device() -> torch.device | None:
     return torch.device(wanted)
 
 
-def _why_unavailable(device: torch.device) -> str | None:
-    """Why this machine cannot compute on ``device``, or None if it can."""
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            return "asks for a GPU, but PyTorch sees no CUDA device"
+def _why_unavailable(device: torch.device) -> tuple[str, str] | None:
+    """``(why, what else to try)`` if this machine cannot compute on ``device``, else None."""
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return (
+            "asks for a GPU, but PyTorch sees no CUDA device",
+            "a GPU needs a machine with one and a CUDA build of PyTorch",
+        )
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count:
-            return f"asks for GPU number {device.index}, but this machine has {count} (cuda:0 to cuda:{count - 1})"
+        names = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
+        return f"asks for GPU number {device.index}, but this machine has {count} ({names})", f"or use {names}"
     if device.type == "mps" and not torch.backends.mps.is_available():
-        return "asks for Apple's GPU, but PyTorch sees no MPS device"
+        return "asks for Apple's GPU, but PyTorch sees no MPS device", "MPS needs a Mac with Apple silicon"
     return None
 
 
 def _unavailable_message(device: torch.device) -> str | None:
-    reason = _why_unavailable(device)
-    if reason is None:
+    unavailable = _why_unavailable(device)
+    if unavailable is None:
         return None
     return (
-        f"{DEVICE_ENV_VAR}={os.environ[DEVICE_ENV_VAR]!r} {reason}. Unset {DEVICE_ENV_VAR} to run on "
-        f"what this machine has, or set it to 'cpu' (allowed values: {ALLOWED_DEVICES}); for a GPU, "
-        "install a CUDA build of PyTorch on a machine that has one."
+        f"{DEVICE_ENV_VAR}={os.environ[DEVICE_ENV_VAR]!r} {unavailable[0]}. Unset {DEVICE_ENV_VAR} to run on "
+        f"what this machine has, or set it to 'cpu' ({unavailable[1]}; allowed values: {ALLOWED_DEVICES})."
     )
 
 

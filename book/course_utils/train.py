@@ -113,6 +113,15 @@ def _check_finite(tensor: torch.Tensor, name: str) -> None:
         )
 
 
+def _check_like(other: torch.Tensor, reference: torch.Tensor, name: str, reference_name: str) -> None:
+    """Raise a `ValueError` unless ``other``'s examples have the shape and dtype of ``reference``'s."""
+    if other.shape[1:] != reference.shape[1:] or other.dtype != reference.dtype:
+        raise ValueError(
+            f"{name}: expected examples like {reference_name}'s, of shape {tuple(reference.shape[1:])} and "
+            f"{reference.dtype}, got {tuple(other.shape[1:])} and {other.dtype}; prepare both the same way"
+        )
+
+
 def _check_count(value, name: str, example: str) -> None:
     """Raise a `ValueError` unless ``value`` is a whole number of at least 1 (bool excluded)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -321,6 +330,8 @@ def fit(
         raise ValueError("pass both X_val and y_val, or neither")
     if X_val is not None:
         check_xy(X_val, y_val, "X_val, y_val")
+        _check_like(X_val, X, "X_val", "X")
+        _check_like(y_val, y, "y_val", "y")
     device, history, n = _model_device(model), History(), len(X)
     check_device(model)  # with COURSE_DEVICE set, training elsewhere is an error
     num_batches = -(-n // batch_size)
