@@ -290,7 +290,7 @@ def fit(
     *,
     X_val: torch.Tensor | None = None,
     y_val: torch.Tensor | None = None,
-    scheduler=None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     progress: bool = True,
 ) -> History:

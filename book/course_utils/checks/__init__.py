@@ -469,7 +469,7 @@ def _restore(saved: dict) -> None:
 # --- Helpers for check authors --------------------------------------------------------------------
 
 
-def as_tensor(value, what: str, shape=None, hint: str = "") -> torch.Tensor:
+def as_tensor(value: object, what: str, shape: tuple[int, ...] | None = None, hint: str = "") -> torch.Tensor:
     """``value`` as a float64 CPU tensor, or `CheckFailed` naming the expected type and shape.
 
     Args:
@@ -487,8 +487,18 @@ def as_tensor(value, what: str, shape=None, hint: str = "") -> torch.Tensor:
     return tensor
 
 
-def expect_close(actual, expected, what: str, hint: str = "", rtol: float = 1e-4, atol: float = 1e-6) -> None:
-    """Fail with a message (not the answer) unless ``actual`` matches ``expected``."""
+def expect_close(
+    actual: object, expected: object, what: str, hint: str = "", rtol: float = 1e-4, atol: float = 1e-6
+) -> None:
+    """Fail with a message (not the answer) unless ``actual`` matches ``expected``.
+
+    Args:
+        actual: the learner's answer: a number, array or tensor (on any device).
+        expected: the reference, of the shape ``actual`` must have.
+        what: how the message names the answer.
+        hint: the hint for a wrong value.
+        rtol, atol: the tolerances of `torch.allclose`.
+    """
     expected = torch.as_tensor(expected, dtype=torch.float64)
     actual = as_tensor(actual, what, expected.shape)
     if not torch.allclose(actual, expected, rtol=rtol, atol=atol):
@@ -497,7 +507,12 @@ def expect_close(actual, expected, what: str, hint: str = "", rtol: float = 1e-4
         )
 
 
-def close(actual, expected, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
-    """Whether two numbers or arrays of the same shape agree (for telling one mistake from another)."""
+def close(actual: object, expected: object, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
+    """Whether two numbers or arrays have the same shape and agree (for telling one mistake from another).
+
+    Args:
+        actual, expected: numbers, arrays or tensors (on any device), of any shape.
+        rtol, atol: the tolerances of `torch.allclose`.
+    """
     actual, expected = (torch.as_tensor(_to_cpu(v), dtype=torch.float64) for v in (actual, expected))
     return actual.shape == expected.shape and bool(torch.allclose(actual, expected, rtol=rtol, atol=atol))
