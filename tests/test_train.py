@@ -449,7 +449,7 @@ PREDICT_BAD_ARGUMENTS = [
         r"y\.unsqueeze\(1\)",
     ),
     ("labels beyond the outputs", lambda m, X: cu.evaluate(m, X, torch.full((40,), 3)), r"from 0 to 1 .*from 3 to 3"),
-    ("a loss that is not a function", lambda m, X: cu.evaluate(m, X, X[:, 0] > 0, "mse"), r"y: expected int64"),
+    ("bool labels", lambda m, X: cu.evaluate(m, X, X[:, 0] > 0), r"int64 class labels .*torch\.bool.*y\.long\(\)"),
     (
         "a loss that is not a function",
         lambda m, X: cu.evaluate(m, X, (X[:, 0] > 0).long(), "mse"),

@@ -109,7 +109,7 @@ def _check_finite(tensor: torch.Tensor, name: str) -> None:
         raise ValueError(
             f"{name}: expected finite numbers, got {int(bad.sum())} NaN or infinite values (the first at "
             f"{name}[{', '.join(map(str, first))}]); find where they come from, or drop those examples "
-            f"(e.g. keep = torch.isfinite({name}).flatten(1).all(1))"
+            f"(keep = torch.isfinite({name}).reshape(len({name}), -1).all(dim=1))"
         )
 
 

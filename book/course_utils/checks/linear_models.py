@@ -112,13 +112,12 @@ def check_gradient_descent(gd_fn: Callable) -> None:
         answer = gd_fn(x, y, lr, num_steps)
         if not isinstance(answer, (tuple, list)) or len(answer) != 2:
             raise CheckFailed(f"return a pair (w, b); got {type(answer).__name__}.")
-        answer = [as_tensor(a, f"{v} after {num_steps} steps", ()) for a, v in zip(answer, "wb")]
+        steps = f"{num_steps} step{'s' if num_steps > 1 else ''}"
+        answer = [as_tensor(a, f"{v} after {steps}", ()) for a, v in zip(answer, "wb")]
         expected = _gd_reference(x, y, lr, num_steps)
         for value, target, name in zip(answer, expected, "wb"):
             if not close(value, target, 1e-4, 1e-6):
-                raise CheckFailed(
-                    f"{name} after {num_steps} steps is not right yet.", _gd_hint(answer, x, y, lr, num_steps)
-                )
+                raise CheckFailed(f"{name} after {steps} is not right yet.", _gd_hint(answer, x, y, lr, num_steps))
 
 
 def _train_step_case() -> tuple:
