@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from verdicts import ROW, Solution, answer_of, assert_verdict, fake_mnist_test_set, rows
 
 import course_utils as cu
 from course_utils.checks import cnns as checks
@@ -258,3 +259,131 @@ def test_small_cnn_check_rejects_wrong_answers(solutions, mnist_test, capsys):
     assert "budget" in cu.check_small_cnn(namespace["make_cnn"](), X_test, y_test).message
     assert "accuracy" in cu.check_small_cnn(untrained, X_test, y_test).message
     assert "Exercise 5.3" in capsys.readouterr().out
+
+
+# --- every check's table: the reference, plausible mistakes, in-place changes, junk --------------
+
+
+def _conv_flipping_W_in_place(X, W, b, s=1, p=0):
+    W[...] = W[:, :, ::-1, ::-1].copy()
+    return loop_conv(X, W, b, s, p)
+
+
+def _conv_then_clears_b(X, W, b, s=1, p=0):
+    out = loop_conv(X, W, b, s, p)
+    b[...] = 0.0
+    return out
+
+
+CONV_ANSWERS = [
+    ("reference", Solution("conv2d_matmul"), "passed", ()),
+    ("flipped kernel", WRONG_CONVS["flipped kernel"], "wrong", ("flipped",)),
+    ("no bias", WRONG_CONVS["no bias"], "wrong", ("bias is missing",)),
+    ("first filter for every channel", WRONG_CONVS["first filter for every channel"], "wrong", ("W[k]",)),
+    ("stride ignored", WRONG_CONVS["stride ignored"], "wrong", ("shape", "H_out")),
+    ("padding ignored", WRONG_CONVS["padding ignored"], "wrong", ("shape",)),
+    ("channels last", WRONG_CONVS["channels last"], "wrong", ("shape",)),
+    ("flips W in place", _conv_flipping_W_in_place, "wrong", ("flipped", "`W`", "in place")),
+    ("clears b afterwards", _conv_then_clears_b, "changed-input", ("`b`", "b.copy()")),
+    ("a tensor", lambda *a: torch.tensor(loop_conv(*a)), "passed", ()),
+    ("None", WRONG_CONVS["returns None"], "wrong", ("returned None",)),
+    ("a string", WRONG_CONVS["returns a string"], "wrong", ("got str",)),
+    ("crashes", WRONG_CONVS["crashes"], "raised", ("ValueError", "conv2d_matmul(X, W, b, stride, padding)")),
+    ("not attempted", WRONG_CONVS["not attempted"], "not-attempted", ("raise NotImplementedError",)),
+]
+
+
+@pytest.mark.parametrize(ROW, rows(CONV_ANSWERS))
+def test_check_conv2d_matmul_table(answer, kind, words, solutions):
+    assert_verdict(cu.check_conv2d_matmul(answer_of(answer, solutions)), kind, words)
+
+
+NUM_PARAMS = 29_482  # of checks.exercise_network(), asserted below
+SHAPES_ANSWERS = [
+    ("reference", ((64, 2, 4), NUM_PARAMS), "passed", ()),
+    ("a torch.Size and a NumPy int", (torch.Size([64, 2, 4]), np.int64(NUM_PARAMS)), "passed", ()),
+    ("sizes rounded up", ((64, 3, 5), NUM_PARAMS), "wrong", ("rounded down",)),
+    ("height and width swapped", ((64, 4, 2), NUM_PARAMS), "wrong", ("swapped",)),
+    ("channels of the first convolution", ((16, 2, 4), NUM_PARAMS), "wrong", ("channels", "out_channels")),
+    ("padding forgotten", ((64, 1, 3), NUM_PARAMS), "wrong", ("height or width", "layer by layer")),
+    ("biases forgotten", ((64, 2, 4), NUM_PARAMS - 16 - 32 - 64 - 10), "wrong", ("bias",)),
+    ("the dense layer forgotten", ((64, 2, 4), NUM_PARAMS - 5130), "wrong", ("last nn.Linear",)),
+    ("parameters off by one", ((64, 2, 4), NUM_PARAMS + 1), "wrong", ("K*C*F*F weights",)),
+    ("floats", ((64.0, 2.0, 4.0), NUM_PARAMS), "wrong", ("whole numbers",)),
+    ("two numbers", ((2, 4), NUM_PARAMS), "wrong", ("three ints",)),
+    ("a string", ("64x2x4", NUM_PARAMS), "wrong", ("three ints",)),
+    ("parameters as a float", ((64, 2, 4), float(NUM_PARAMS)), "wrong", ("should be an int",)),
+    ("no parameters", ((64, 2, 4), None), "wrong", ("should be an int",)),
+]
+
+
+def test_the_shapes_table_uses_the_right_number_of_parameters():
+    assert NUM_PARAMS == sum(p.numel() for p in checks.exercise_network().parameters())
+
+
+@pytest.mark.parametrize(ROW, rows(SHAPES_ANSWERS))
+def test_check_cnn_shapes_table(answer, kind, words):
+    assert_verdict(cu.check_cnn_shapes(*answer), kind, words)
+
+
+@pytest.fixture(scope="module")
+def fake_test_set():
+    """A fast right answer (a linear model and the labels it gives random images): the verdicts of
+    exercise 5.3 without training a CNN (the real training is tested above)."""
+    return fake_mnist_test_set()
+
+
+class _Returns(nn.Module):
+    """``model`` with its output passed through ``after(output, x)``."""
+
+    def __init__(self, model, after):
+        super().__init__()
+        self.model, self.after = model, after
+
+    def forward(self, x):
+        return self.after(self.model(x.clone()), x)
+
+
+SMALL_CNN_ANSWERS = [
+    ("right", lambda m, X, y: (m, X, y), "passed", ()),
+    ("not trained", lambda m, X, y: (nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), X, y), "wrong", ("below",)),
+    ("over the budget", lambda m, X, y: (nn.Sequential(nn.Flatten(), nn.Linear(784, 20)), X, y), "wrong", ("budget",)),
+    ("no parameters", lambda m, X, y: (nn.Flatten(), X, y), "wrong", ("no parameters",)),
+    ("five outputs", lambda m, X, y: (nn.Sequential(nn.Flatten(), nn.Linear(784, 5)), X, y), "wrong", ("(2, 10)",)),
+    ("a tuple", lambda m, X, y: (_Returns(m, lambda out, x: (out, out)), X, y), "wrong", ("tensor of logits",)),
+    ("no flatten", lambda m, X, y: (nn.Linear(784, 10), X, y), "raised", ("mat1 and mat2", "small_cnn(images)")),
+    (
+        "changes its input",
+        lambda m, X, y: (_Returns(m, lambda out, x: (x.zero_(), out)[1]), X, y),
+        "changed-input",
+        ("your model changed its input in place",),
+    ),
+    (
+        "an in-place ReLU first",
+        lambda m, X, y: (nn.Sequential(nn.ReLU(inplace=True), m), X, y),
+        "wrong",
+        ("below", "changed its input in place"),
+    ),
+    ("the builder", lambda m, X, y: (lambda: m, X, y), "misuse", ("trained network", "not the function")),
+    ("a string", lambda m, X, y: ("model", X, y), "misuse", ("nn.Module", "got str")),
+    ("NumPy images", lambda m, X, y: (m, X.numpy(), y), "misuse", ("tensors", "ndarray")),
+    ("float labels", lambda m, X, y: (m, X, y.float()), "misuse", ("int64 labels", "float32")),
+    ("labels of shape (N, 1)", lambda m, X, y: (m, X, y[:, None]), "misuse", ("(10000,)", "(10000, 1)")),
+    ("not the whole test set", lambda m, X, y: (m, X[:100], y[:100]), "misuse", ("(10000, 1, 28, 28)", "(100, 1")),
+    ("NaN images", lambda m, X, y: (m, X.clone().fill_(float("nan")), y), "misuse", ("NaN",)),
+    ("labels out of range", lambda m, X, y: (m, X, y + 1), "misuse", ("0..9",)),
+]
+
+
+@pytest.mark.parametrize("arguments, kind, words", rows(SMALL_CNN_ANSWERS))
+def test_check_small_cnn_table(arguments, kind, words, fake_test_set):
+    assert_verdict(cu.check_small_cnn(*arguments(*fake_test_set)), kind, words)
+
+
+def test_check_small_cnn_reports_a_forced_device_the_model_is_not_on(fake_test_set, monkeypatch):
+    monkeypatch.setenv("COURSE_DEVICE", "meta")
+    assert_verdict(cu.check_small_cnn(*fake_test_set), "environment", ("COURSE_DEVICE='meta'", "Allowed values"))
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("COURSE_DEVICE", "cuda")
+        words = ("COURSE_DEVICE='cuda', but the model's", "is on cpu", "no CUDA device")
+        assert_verdict(cu.check_small_cnn(*fake_test_set), "environment", words)

@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from verdicts import ROW, Solution, answer_of, assert_verdict, rows
 
 from course_utils import check_dense_gradients, check_hidden_width, check_softmax_jacobian, tiny_digits
 from course_utils.checks import CheckResult
 from course_utils.checks import dense_networks as checks
+from course_utils.models import mlp as cu_mlp
 from nbdefs import BOOK, cells_with_tag, load_definitions
 
 NOTEBOOK = "04_dense_networks.ipynb"
@@ -18,6 +20,10 @@ SOLUTIONS = load_definitions(NOTEBOOK, "exercise-solution")
 # (N, K) shapes and logit scales; a scale of 1000 overflows a naive exp in float64.
 SHAPES = [(1, 2), (5, 10), (64, 3), (7, 1000)]
 SCALES = [1.0, 30.0, 1000.0]
+# A check runs the learner's code with NumPy's default warnings, so a naive softmax's overflow shows.
+NAIVE_SOFTMAX_WARNS = pytest.mark.filterwarnings(
+    "ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning"
+)
 
 
 def random_logits(shape, scale, seed=0):
@@ -130,6 +136,7 @@ def test_jacobian_check_accepts_the_solution():
     assert isinstance(result, CheckResult) and result.passed, result
 
 
+@NAIVE_SOFTMAX_WARNS
 @pytest.mark.parametrize("name", JACOBIAN_WRONG)
 def test_jacobian_check_rejects_wrong_answers(name):
     with np.errstate(all="ignore"):
@@ -138,6 +145,7 @@ def test_jacobian_check_rejects_wrong_answers(name):
     assert result.message
 
 
+@NAIVE_SOFTMAX_WARNS
 def test_jacobian_check_hints_name_the_mistake():
     assert "off-diagonal" in check_softmax_jacobian(JACOBIAN_WRONG["diagonal only"]).hint
     assert "sign" in check_softmax_jacobian(JACOBIAN_WRONG["sign flipped"]).hint
@@ -178,6 +186,7 @@ def test_dense_gradients_check_accepts_the_solution():
     assert isinstance(result, CheckResult) and result.passed, result
 
 
+@NAIVE_SOFTMAX_WARNS
 @pytest.mark.parametrize("name", DENSE_WRONG)
 def test_dense_gradients_check_rejects_wrong_answers(name):
     with np.errstate(all="ignore"):
@@ -246,3 +255,107 @@ def test_the_exercise_text_states_the_checks_budget_and_target():
     assert f"{checks.PARAM_BUDGET:,}" in exercise
     assert f"{checks.TARGET_ACCURACY:.0%}" in exercise
     assert f"{checks.BRIEF_TRAINING['batch_size']}" in exercise
+
+
+# --- every check's table: the reference, plausible mistakes, in-place changes, junk --------------
+
+
+def _jacobian_shifting_z_in_place(z):  # the stable softmax, but z -= max changes the caller's z
+    z -= z.max()
+    s = np.exp(z) / np.exp(z).sum()
+    return np.diag(s) - np.outer(s, s)
+
+
+JACOBIAN_ANSWERS = [
+    ("reference", Solution("softmax_jacobian"), "passed", ()),
+    ("diagonal only", JACOBIAN_WRONG["diagonal only"], "wrong", ("off-diagonal",)),
+    ("sign flipped", JACOBIAN_WRONG["sign flipped"], "wrong", ("signs",)),
+    ("naive softmax", JACOBIAN_WRONG["naive softmax"], "wrong", ("inf or nan", "overflow")),
+    ("missing the diagonal term", JACOBIAN_WRONG["missing the diagonal term"], "wrong", ("log-softmax",)),
+    ("the softmax instead", JACOBIAN_WRONG["the softmax instead"], "wrong", ("shape",)),
+    ("shifts z in place", _jacobian_shifting_z_in_place, "changed-input", ("`z`", "z.copy()")),
+    ("a tensor", lambda z: torch.autograd.functional.jacobian(lambda t: t.softmax(0), torch.tensor(z)), "passed", ()),
+    ("None", JACOBIAN_WRONG["None"], "wrong", ("got None",)),
+    ("crashes", lambda z: np.outer(z, z[:-1]) @ z, "raised", ("ValueError", "softmax_jacobian(z)")),
+]
+
+
+@pytest.mark.parametrize(ROW, rows(JACOBIAN_ANSWERS))
+@NAIVE_SOFTMAX_WARNS
+def test_check_softmax_jacobian_table(answer, kind, words, solutions):
+    assert_verdict(check_softmax_jacobian(answer_of(answer, solutions)), kind, words)
+
+
+def _gradients_then_a_step_on_W(X, Y, W, b):  # right values, but the caller's W is changed
+    dW, db = SOLUTIONS["dense_layer_gradients"](X, Y, W, b)
+    W -= 0.1 * dW
+    return dW, db
+
+
+def _gradients_on_centred_X(X, Y, W, b):
+    X -= X.mean(axis=0)
+    return SOLUTIONS["dense_layer_gradients"](X, Y, W, b)
+
+
+DENSE_ANSWERS = [
+    ("reference", Solution("dense_layer_gradients"), "passed", ()),
+    ("sign flipped", DENSE_WRONG["sign flipped"], "wrong", ("wrong sign",)),
+    ("summed, not averaged", DENSE_WRONG["summed, not averaged"], "wrong", ("N times",)),
+    ("dW transposed", DENSE_WRONG["dW transposed"], "wrong", ("shape of W",)),
+    ("no softmax", DENSE_WRONG["no softmax"], "wrong", ("softmax(Z) - Y",)),
+    ("naive softmax", DENSE_WRONG["naive softmax"], "wrong", ("inf or nan",)),
+    ("db not summed", DENSE_WRONG["db not summed"], "wrong", ("shape of b",)),
+    ("only dW", DENSE_WRONG["only dW"], "wrong", ("pair",)),
+    ("a step on W", _gradients_then_a_step_on_W, "changed-input", ("`W`", "W.copy()")),
+    ("centres X first", _gradients_on_centred_X, "wrong", ("`X`", "in place")),
+    ("tensors", lambda *a: tuple(map(torch.tensor, SOLUTIONS["dense_layer_gradients"](*a))), "passed", ()),
+    ("None", DENSE_WRONG["None"], "wrong", ("pair",)),
+    ("crashes", lambda X, Y, W, b: X @ W, "raised", ("ValueError", "dense_layer_gradients(X, Y, W, b)")),
+]
+
+
+@pytest.mark.parametrize(ROW, rows(DENSE_ANSWERS))
+@NAIVE_SOFTMAX_WARNS
+def test_check_dense_gradients_table(answer, kind, words, solutions):
+    assert_verdict(check_dense_gradients(answer_of(answer, solutions)), kind, words)
+
+
+@pytest.mark.parametrize("width", [1, 7, 31, 100])
+def test_the_width_check_counts_parameters_as_mlp_has_them(width):
+    assert checks.mlp_num_params(width) == sum(p.numel() for p in cu_mlp(784, width, 10).parameters())
+
+
+# (hidden_width, what the brief training gives: (test accuracy, full MNIST?) or None if it must not run)
+WIDTH_ANSWERS = [
+    ("reference", Solution("hidden_width"), (0.95, True), "passed", ()),
+    ("a numpy integer", np.int64(31), (0.95, True), "passed", ()),
+    ("offline subset, lower target", 31, (0.85, False), "passed", ()),
+    ("too narrow", 2, (0.6, True), "wrong", ("below the target", "bottleneck")),
+    ("just over the budget", 32, None, "wrong", ("25,450 parameters", "over the budget")),
+    ("a million", 10**6, None, "wrong", ("over the budget",)),
+    ("ten million", 10**7, None, "wrong", ("over the budget",)),
+    ("absurd", 10**30, None, "wrong", ("over the budget",)),
+    ("a float", 31.0, None, "wrong", ("whole number", "float")),
+    ("a string", "31", None, "wrong", ("whole number", "str")),
+    ("a bool", True, None, "wrong", ("whole number",)),
+    ("zero", 0, None, "wrong", ("at least 1",)),
+    ("negative", -5, None, "wrong", ("at least 1",)),
+    ("None", None, None, "wrong", ("whole number",)),
+]
+
+
+@pytest.mark.parametrize("answer, training, kind, words", [pytest.param(*r[1:], id=r[0]) for r in WIDTH_ANSWERS])
+def test_check_hidden_width_table(answer, training, kind, words, solutions, monkeypatch):
+    """The brief training is faked (it is tested for real above): this is about the verdicts, and
+    about never building a model to count its parameters (a width of 10**7 would need 30 GB)."""
+
+    def no_model(*args):
+        raise AssertionError("the check built a model to count its parameters")
+
+    def fake_training(hidden_width):
+        assert training is not None, "the check trained a width it should have rejected"
+        return training
+
+    monkeypatch.setattr(checks, "mlp", no_model)
+    monkeypatch.setattr(checks, "_train_briefly", fake_training)
+    assert_verdict(check_hidden_width(answer_of(answer, solutions)), kind, words)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from verdicts import ROW, Solution, answer_of, assert_verdict, rows
 
 import course_utils as cu
 
@@ -136,3 +137,148 @@ def test_results_are_logged_for_the_grader(tmp_path, monkeypatch, solutions):
     cu.check_gradient_descent(lambda *args: (0.0, 0.0))
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(r["name"].split()[1], r["passed"]) for r in rows] == [("1.1", True), ("1.2", False)]
+
+
+# --- every check's table: the reference, plausible mistakes, in-place changes, junk --------------
+
+
+def _gradients(x, y, w, b):
+    error = y - (w * x + b)
+    return -2 * np.mean(error * x), -2 * np.mean(error)
+
+
+def _aliased_gradients(x, y, w, b):  # right values, but `error = y` is y itself: y is changed
+    error = y
+    error -= w * x + b
+    return -2 * np.mean(error * x), -2 * np.mean(error)
+
+
+def _centres_x_then_gradients(x, y, w, b):
+    x -= x.mean()
+    return _gradients(x, y, w, b)
+
+
+GRADIENT_ANSWERS = [
+    ("reference", Solution("mse_gradients"), "passed", ()),
+    ("signs flipped", lambda *a: tuple(-g for g in _gradients(*a)), "wrong", ("signs",)),
+    ("swapped", lambda *a: _gradients(*a)[::-1], "wrong", ("swapped",)),
+    ("factor 2 missing", lambda *a: tuple(g / 2 for g in _gradients(*a)), "wrong", ("half",)),
+    ("sum, not mean", lambda x, y, w, b: tuple(len(x) * g for g in _gradients(x, y, w, b)), "wrong", ("N times",)),
+    ("x forgotten in dL/dw", lambda *a: (_gradients(*a)[1],) * 2, "wrong", ("factor x_i",)),
+    ("per-point terms", lambda x, y, w, b: (-2 * (y - w * x - b) * x, -2 * (y - w * x - b)), "wrong", ("one number",)),
+    ("aliasing slip", _aliased_gradients, "changed-input", ("`y`", "y.copy()")),
+    ("changes x, then answers", _centres_x_then_gradients, "wrong", ("`x`", "in place")),
+    ("tensors", lambda *a: tuple(torch.tensor(g) for g in _gradients(*a)), "passed", ()),
+    ("None", lambda *a: None, "wrong", ("pair",)),
+    ("a string", lambda *a: "dw, db", "wrong", ("pair",)),
+    ("three numbers", lambda *a: (*_gradients(*a), 0.0), "wrong", ("pair",)),
+    ("crashes", lambda x, y, w, b: x + {}, "raised", ("TypeError", "mse_gradients(x, y, w, b)")),
+]
+
+
+@pytest.mark.parametrize(ROW, rows(GRADIENT_ANSWERS))
+def test_check_gradients_table(answer, kind, words, solutions):
+    assert_verdict(cu.check_gradients(answer_of(answer, solutions)), kind, words)
+
+
+def _descent(x, y, lr, num_steps, start=0.0):
+    w = b = start
+    for _ in range(num_steps):
+        error = y - (w * x + b)
+        w, b = w + lr * 2 * np.mean(error * x), b + lr * 2 * np.mean(error)
+    return w, b
+
+
+def _descent_one_at_a_time(x, y, lr, num_steps):
+    w = b = 0.0
+    for _ in range(num_steps):
+        w = w + lr * 2 * np.mean((y - (w * x + b)) * x)
+        b = b + lr * 2 * np.mean(y - (w * x + b))
+    return w, b
+
+
+def _descent_then_clears_x(x, y, lr, num_steps):
+    result = _descent(x, y, lr, num_steps)
+    x[:] = 0.0
+    return result
+
+
+def _descent_on_centred_x(x, y, lr, num_steps):
+    x -= x.mean()
+    return _descent(x, y, lr, num_steps)
+
+
+DESCENT_ANSWERS = [
+    ("reference", Solution("fit_line"), "passed", ()),
+    ("b updated with the new w", _descent_one_at_a_time, "wrong", ("current",)),
+    ("uphill", lambda x, y, lr, n: _descent(x, y, -lr, n), "wrong", ("uphill",)),
+    ("factor 2 missing", lambda x, y, lr, n: _descent(x, y, lr / 2, n), "wrong", ("half",)),
+    ("one step short", lambda x, y, lr, n: _descent(x, y, lr, n - 1), "wrong", ("num_steps",)),
+    ("one step more", lambda x, y, lr, n: _descent(x, y, lr, n + 1), "wrong", ("num_steps",)),
+    ("starts from one", lambda x, y, lr, n: _descent(x, y, lr, n, start=1.0), "wrong", ("w = b = 0",)),
+    ("clears x afterwards", _descent_then_clears_x, "changed-input", ("`x`",)),
+    ("centres x first", _descent_on_centred_x, "wrong", ("`x`", "in place")),
+    ("also returns the losses", lambda *a: (*_descent(*a), []), "wrong", ("pair",)),
+    ("arrays of one number", lambda *a: tuple(np.array([v]) for v in _descent(*a)), "wrong", ("shape",)),
+    ("crashes", lambda x, y, lr, num_steps: range(num_steps)[num_steps], "raised", ("IndexError",)),
+]
+
+
+@pytest.mark.parametrize(ROW, rows(DESCENT_ANSWERS))
+def test_check_gradient_descent_table(answer, kind, words, solutions):
+    assert_verdict(cu.check_gradient_descent(answer_of(answer, solutions)), kind, words)
+
+
+def _step(model, loss_fn, optimizer, X, y, *, zero_grad="before", steps=1, loss_after=False, result=float):
+    loss = loss_fn(model(X), y)
+    if zero_grad == "before":
+        optimizer.zero_grad()
+    loss.backward()
+    if zero_grad == "between":
+        optimizer.zero_grad()
+    for _ in range(steps):
+        optimizer.step()
+    if loss_after:
+        loss = loss_fn(model(X), y)
+    return loss.item() if result is float else result(loss)
+
+
+def _step_with_a_new_optimizer(model, loss_fn, optimizer, X, y):
+    return _step(model, loss_fn, torch.optim.SGD(model.parameters(), lr=0.01), X, y)
+
+
+def _step_without_gradients(model, loss_fn, optimizer, X, y):
+    with torch.no_grad():
+        return _step(model, loss_fn, optimizer, X, y)
+
+
+def _step_then_clears_X(model, loss_fn, optimizer, X, y):
+    loss = _step(model, loss_fn, optimizer, X, y)
+    X.zero_()
+    return loss
+
+
+def _step_on_standardised_X(model, loss_fn, optimizer, X, y):
+    X -= X.mean(dim=0)
+    return _step(model, loss_fn, optimizer, X, y)
+
+
+TRAIN_STEP_ANSWERS = [
+    ("reference", Solution("train_step"), "passed", ()),
+    ("no zero_grad", lambda *a: _step(*a, zero_grad="never"), "wrong", ("zero_grad",)),
+    ("zero_grad between backward and step", lambda *a: _step(*a, zero_grad="between"), "wrong", ("did not change",)),
+    ("no step", lambda *a: _step(*a, steps=0), "wrong", ("optimizer.step()", "did not change")),
+    ("two steps", lambda *a: _step(*a, steps=2), "wrong", ("exactly one step",)),
+    ("a new optimizer", _step_with_a_new_optimizer, "wrong", ("the optimizer you are given",)),
+    ("the loss after the step", lambda *a: _step(*a, loss_after=True), "wrong", ("*after*", "before")),
+    ("a tensor", lambda *a: _step(*a, result=lambda loss: loss), "wrong", ("Python float",)),
+    ("None", lambda *a: _step(*a, result=lambda loss: None), "wrong", ("Python float", "NoneType")),
+    ("under no_grad", _step_without_gradients, "raised", ("RuntimeError", "torch.no_grad()")),
+    ("clears X afterwards", _step_then_clears_X, "changed-input", ("`X`", "X.clone()")),
+    ("standardises X first", _step_on_standardised_X, "wrong", ("`X`", "in place")),
+]
+
+
+@pytest.mark.parametrize(ROW, rows(TRAIN_STEP_ANSWERS))
+def test_check_train_step_table(answer, kind, words, solutions):
+    assert_verdict(cu.check_train_step(answer_of(answer, solutions)), kind, words)

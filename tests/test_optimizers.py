@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from verdicts import ROW, Solution, answer_of, assert_verdict, rows
 
 import course_utils as cu
 
@@ -234,3 +235,87 @@ def test_check_cosine_lr_fails_cleanly_on_wrong_types(capsys):
     assert not _passes(cu.check_cosine_lr(lambda step, total, lr_max, lr_min=0.0: [lr_max] * (step + 1)))
     assert not _passes(cu.check_cosine_lr(lambda step, total, lr_max, lr_min=0.0: {"lr": lr_max}))
     assert capsys.readouterr().out.count("❌") == 2
+
+
+# --- every check's table: the reference, plausible mistakes, in-place changes, junk --------------
+
+STABLE_LR_ANSWERS = [
+    ("reference", Solution("largest_stable_lr"), "passed", ()),
+    ("the flat direction", lambda a, b: 1 / min(a, b), "wrong", ("stricter",)),
+    ("curvature a, not 2a", lambda a, b: 2 / max(a, b), "wrong", ("2a",)),
+    ("one over the sum", lambda a, b: 1 / (a + b), "wrong", ("each coordinate",)),
+    ("a tensor", lambda a, b: torch.tensor(1 / max(a, b)), "passed", ()),
+    ("None", lambda a, b: None, "wrong", ("number", "got None")),
+    ("two numbers", lambda a, b: (1 / a, 1 / b), "wrong", ("shape",)),
+    ("crashes", lambda a, b: max(a, b).reciprocal(), "raised", ("AttributeError", "largest_stable_lr(a, b)")),
+]
+
+
+@pytest.mark.parametrize(ROW, rows(STABLE_LR_ANSWERS))
+def test_check_stable_lr_table(answer, kind, words, solutions):
+    assert_verdict(cu.check_stable_lr(answer_of(answer, solutions)), kind, words)
+
+
+def _adagrad_divides_grad_in_place(theta, grad, state, lr=0.01, eps=1e-10):  # right values, grad changed
+    total = state["sum"] = state.get("sum", 0.0) + grad**2
+    grad /= total**0.5 + eps
+    theta -= lr * grad
+
+
+def _adagrad_doubles_grad_first(theta, grad, state, lr=0.01, eps=1e-10):
+    grad *= 2
+    total = state["sum"] = state.get("sum", 0.0) + grad**2
+    theta -= lr * grad / (total**0.5 + eps)
+
+
+def _adagrad_eps_inside(theta, grad, state, lr=0.01, eps=1e-10):
+    total = state["sum"] = state.get("sum", 0.0) + grad**2
+    theta -= lr * grad / (total + eps) ** 0.5
+
+
+ADAGRAD_ANSWERS = [
+    ("reference", Solution("adagrad_update"), "passed", ()),
+    ("no square root", _adagrad_no_sqrt, "wrong", ("first step",)),
+    ("a running average", _adagrad_running_average, "wrong", ()),
+    ("forgets the past", _adagrad_forgets, "wrong", ("a sum, not an average",)),
+    ("eps inside the root", _adagrad_eps_inside, "wrong", ("|g| + eps",)),
+    ("not in place", _adagrad_not_in_place, "wrong", ("did not change", "in place")),
+    ("divides grad in place", _adagrad_divides_grad_in_place, "changed-input", ("`grad`", "grad.clone()")),
+    ("doubles grad first", _adagrad_doubles_grad_first, "wrong", ("`grad`", "in place")),
+    ("crashes", _adagrad_crashes, "raised", ("KeyError", "adagrad_update(theta, grad, state, lr, eps)")),
+]
+
+
+@pytest.mark.parametrize(ROW, rows(ADAGRAD_ANSWERS))
+def test_check_adagrad_table(answer, kind, words, solutions):
+    assert_verdict(cu.check_adagrad(answer_of(answer, solutions)), kind, words)
+
+
+def _cosine(step, total, lr_max, lr_min=0.0, fraction=lambda step, total: step / total):
+    return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * fraction(step, total)))
+
+
+COSINE_ANSWERS = [
+    ("reference", Solution("cosine_lr"), "passed", ()),
+    ("integer division", lambda *a: _cosine(*a, fraction=lambda s, t: s // t), "wrong", ("step // total_steps",)),
+    (
+        "lr_max and lr_min swapped",
+        lambda step, total, lr_max, lr_min=0.0: _cosine(step, total, lr_min, lr_max),
+        "wrong",
+        ("step 0",),
+    ),
+    ("ignores lr_min", lambda step, total, lr_max, lr_min=0.0: _cosine(step, total, lr_max), "wrong", ()),
+    ("a tensor", lambda *a: torch.tensor(_cosine(*a)), "passed", ()),
+    ("a list", lambda *a: [_cosine(*a)] * 2, "wrong", ("shape",)),
+    (
+        "crashes",
+        lambda step, total, lr_max, lr_min=0.0: math.cos(step / (total - total)),
+        "raised",
+        ("ZeroDivisionError",),
+    ),
+]
+
+
+@pytest.mark.parametrize(ROW, rows(COSINE_ANSWERS))
+def test_check_cosine_lr_table(answer, kind, words, solutions):
+    assert_verdict(cu.check_cosine_lr(answer_of(answer, solutions)), kind, words)

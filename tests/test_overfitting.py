@@ -3,7 +3,9 @@ scikit-learn, and the self-checks."""
 
 import numpy as np
 import pytest
+import torch
 from sklearn.linear_model import Ridge
+from verdicts import ROW, Solution, answer_of, assert_verdict, rows
 
 import course_utils as cu
 
@@ -228,3 +230,119 @@ def test_check_ridge_free_intercept_fails_cleanly_on_wrong_shapes(solutions, cap
     assert not _passes(cu.check_ridge_free_intercept(lambda X, y, lam: None))
     out = capsys.readouterr().out
     assert out.count("❌") == 2 and "shape" in out
+
+
+# --- every check's table: the reference, plausible mistakes, in-place changes, junk --------------
+
+
+def _split_with_global_rng(n, val_fraction, test_fraction, rng):
+    order = np.random.permutation(n)  # not the generator it was given
+    return tuple(order[s] for s in _slices(n, val_fraction, test_fraction))
+
+
+SPLIT_ANSWERS = [
+    ("reference", Solution("split_indices"), "passed", ()),
+    ("unshuffled", _split_unshuffled, "wrong", ("shuffle",)),
+    ("with replacement", _split_with_replacement, "wrong", ("exactly once",)),
+    ("rounded up", _split_rounded_up, "wrong", ("int(val_fraction * n)",)),
+    ("a new generator per set", _split_ignores_rng, "wrong", ("exactly once",)),
+    ("the global generator", _split_with_global_rng, "wrong", ("rng.permutation(n)",)),
+    ("tensors", lambda *a: [torch.as_tensor(i) for i in _split_from_rng(*a)], "passed", ()),
+    ("one array", lambda n, v, t, rng: rng.permutation(n), "wrong", ("three index arrays",)),
+    ("float indices", lambda *a: [i.astype(float) for i in _split_from_rng(*a)], "wrong", ("integer indices",)),
+    ("crashes", lambda n, v, t, rng: rng.permutation(n)[: int(v)] + [0, 1], "raised", ("ValueError",)),
+]
+
+
+def _split_from_rng(n, val_fraction, test_fraction, rng):
+    order = rng.permutation(n)
+    return tuple(order[s] for s in _slices(n, val_fraction, test_fraction))
+
+
+@pytest.mark.parametrize(ROW, rows(SPLIT_ANSWERS))
+def test_check_split_table(answer, kind, words, solutions):
+    assert_verdict(cu.check_split(answer_of(answer, solutions)), kind, words)
+
+
+def _cv_with_powers(x, y, degree, k, powers):
+    scores = []
+    for fold in np.array_split(np.arange(len(x)), k):
+        rest = np.setdiff1d(np.arange(len(x)), fold)
+        w = np.linalg.lstsq(x[rest, None] ** powers, y[rest], rcond=None)[0]
+        scores.append(np.mean((x[fold, None] ** powers @ w - y[fold]) ** 2))
+    return float(np.mean(scores))
+
+
+def _cv_with_vander(x, y, degree, k):  # np.vander(x, degree) has `degree` columns: one short
+    return _cv_with_powers(x, y, degree, k, np.arange(degree))
+
+
+def _cv_shuffles_in_place(x, y, degree, k):
+    order = np.random.default_rng(0).permutation(len(x))
+    x[:], y[:] = x[order], y[order]
+    return _cv_with_powers(x, y, degree, k, np.arange(degree + 1))
+
+
+def _cv_standardises_in_place(x, y, degree, k):  # a polynomial in (x - m) / s spans the same fits
+    x -= x.mean()
+    x /= x.std()
+    return _cv_with_powers(x, y, degree, k, np.arange(degree + 1))
+
+
+CV_ANSWERS = [
+    ("reference", Solution("cross_val_mse"), "passed", ()),
+    ("the training error", _cv_training_error, "wrong", ("Never fit on the points you evaluate on",)),
+    ("fit on the fold", _cv_fit_on_the_fold, "wrong", ("fit on all the other points",)),
+    ("the fold in the fit", _cv_includes_the_fold, "wrong", ("Never fit on the points you evaluate on",)),
+    ("pooled, not per fold", _cv_pooled, "wrong", ("one number per fold",)),
+    ("degree one short (np.vander)", _cv_with_vander, "wrong", ("wrong degree",)),
+    ("degree one more", lambda x, y, d, k: _cv_with_powers(x, y, d, k, np.arange(d + 2)), "wrong", ("wrong degree",)),
+    ("no constant column", lambda x, y, d, k: _cv_with_powers(x, y, d, k, np.arange(1, d + 1)), "wrong", ("constant",)),
+    ("shuffles x and y in place", _cv_shuffles_in_place, "wrong", ("`x` and `y`", "in place")),
+    ("standardises x in place", _cv_standardises_in_place, "changed-input", ("`x`", "x.copy()")),
+    ("a list", lambda x, y, degree, k: [0.1] * k, "wrong", ("shape",)),
+    ("crashes", lambda x, y, degree, k: np.split(x, k), "raised", ("ValueError", "cross_val_mse(x, y, degree, k)")),
+]
+
+
+@pytest.mark.parametrize(ROW, rows(CV_ANSWERS))
+def test_check_cross_validation_table(answer, kind, words, solutions):
+    assert_verdict(cu.check_cross_validation(answer_of(answer, solutions)), kind, words)
+
+
+def _ridge_penalises_the_last(X, y, lam):
+    penalty = len(X) * lam * np.eye(X.shape[1])
+    penalty[-1, -1] = 0.0
+    return np.linalg.solve(X.T @ X + penalty, X.T @ y)
+
+
+def _ridge_centres_y_in_place(X, y, lam):
+    y -= y.mean()
+    return _ridge_penalises_everything(X, y, lam)
+
+
+def _ridge_then_clears_X(X, y, lam):
+    penalty = len(X) * lam * np.eye(X.shape[1])
+    penalty[0, 0] = 0.0
+    w = np.linalg.solve(X.T @ X + penalty, X.T @ y)
+    X[:, 1:] = 0.0
+    return w
+
+
+RIDGE_ANSWERS = [
+    ("reference", Solution("ridge_free_intercept"), "passed", ()),
+    ("penalises the intercept", _ridge_penalises_everything, "wrong", ("w[1:] only",)),
+    ("lam, not N * lam", _ridge_without_n, "wrong", ("N * lam",)),
+    ("ignores lam", _ridge_ignores_lam, "wrong", ("do not depend on lam",)),
+    ("frees the last weight", _ridge_penalises_the_last, "wrong", ("w[0]",)),
+    ("centres y in place", _ridge_centres_y_in_place, "wrong", ("`y`", "in place")),
+    ("clears X afterwards", _ridge_then_clears_X, "changed-input", ("`X`",)),
+    ("one weight short", lambda X, y, lam: _ridge_ignores_lam(X, y, lam)[1:], "wrong", ("shape", "one weight per")),
+    ("None", lambda X, y, lam: None, "wrong", ("got None",)),
+    ("crashes", lambda X, y, lam: np.linalg.solve(X, y), "raised", ("LinAlgError", "ridge_free_intercept(X, y, lam)")),
+]
+
+
+@pytest.mark.parametrize(ROW, rows(RIDGE_ANSWERS))
+def test_check_ridge_free_intercept_table(answer, kind, words, solutions):
+    assert_verdict(cu.check_ridge_free_intercept(answer_of(answer, solutions)), kind, words)

@@ -244,3 +244,228 @@ def test_check_device_matches_an_index_only_when_one_is_asked_for(monkeypatch):
     monkeypatch.setenv("COURSE_DEVICE", "cuda:1")
     with pytest.raises(RuntimeError, match=r"COURSE_DEVICE='cuda:1', but 'x' is on cpu"):
         check_device(x=cpu_tensor)
+
+
+# --- fit, evaluate and predict validate what they are given ---------------------------------------
+
+
+def _toy_fit_arguments():
+    """The arguments of a small, valid fit: 40 points, 2 classes, batches of 16 (3 steps an epoch)."""
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(40, 2, generator=gen)
+    model = nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return {"model": model, "loss_fn": nn.CrossEntropyLoss(), "optimizer": optimizer, "X": X, "y": (X[:, 0] > 0).long()}
+
+
+def _with(X_at=None, y_at=None, value=float("nan")):
+    def change(args):
+        if y_at is not None:  # a regression: float targets of shape (N, 1)
+            args["loss_fn"], args["model"], args["y"] = nn.MSELoss(), nn.Linear(2, 1), args["y"].float()[:, None]
+            args["optimizer"] = torch.optim.SGD(args["model"].parameters(), lr=0.1)
+        for name, at in (("X", X_at), ("y", y_at)):
+            if at is not None:
+                args[name] = args[name].clone()
+                args[name][at] = value
+        return args
+
+    return change
+
+
+def _regression(y_shape, model_outputs=1):
+    def change(args):
+        args["model"] = nn.Linear(2, model_outputs)
+        args["optimizer"] = torch.optim.SGD(args["model"].parameters(), lr=0.1)
+        args["loss_fn"], args["y"] = nn.MSELoss(), args["X"].sum(dim=1).reshape(y_shape)
+        return args
+
+    return change
+
+
+def _replace(**changes):
+    return lambda args: args | changes
+
+
+def _frozen(args):
+    for p in args["model"].parameters():
+        p.requires_grad_(False)
+    return args
+
+
+# (case, how the valid arguments change, the words of the ValueError: argument, expected, given, fix)
+FIT_BAD_ARGUMENTS = [
+    (
+        "batch_size 0",
+        _replace(batch_size=0),
+        r"batch_size: expected a whole number of at least 1, got 0 \(int\); "
+        r"pass e\.g\. batch_size=64",
+    ),
+    ("batch_size negative", _replace(batch_size=-16), r"batch_size: .*got -16 \(int\)"),
+    ("batch_size a float", _replace(batch_size=16.0), r"batch_size: .*got 16\.0 \(float\)"),
+    ("batch_size a bool", _replace(batch_size=True), r"batch_size: .*got True \(bool\)"),
+    ("batch_size a string", _replace(batch_size="16"), r"batch_size: .*got '16' \(str\)"),
+    (
+        "num_epochs 0",
+        _replace(num_epochs=0),
+        r"num_epochs: expected a whole number of at least 1, got 0 .*num_epochs=5",
+    ),
+    ("num_epochs -1", _replace(num_epochs=-1), r"num_epochs: .*got -1"),
+    ("num_epochs a float", _replace(num_epochs=2.5), r"num_epochs: .*got 2\.5 \(float\)"),
+    (
+        "an empty X",
+        lambda a: a | {"X": a["X"][:0], "y": a["y"][:0]},
+        r"X, y: expected at least one example, got X of "
+        r"shape \(0, 2\)",
+    ),
+    (
+        "a model without parameters",
+        lambda a: a | {"model": nn.Flatten()},
+        r"model: expected a network with trainable "
+        r"parameters, got Flatten with none; .*nn\.Linear",
+    ),
+    ("a frozen model", _frozen, r"model: .*requires_grad=False"),
+    (
+        "a function, not a model",
+        _replace(model=lambda x: x),
+        r"model: expected a torch\.nn\.Module, got function .*call",
+    ),
+    (
+        "the optimizer of another model",
+        lambda a: a | {"optimizer": torch.optim.SGD(nn.Linear(2, 2).parameters())},
+        r"optimizer: it updates none of the model's parameters.*model\.parameters\(\)",
+    ),
+    ("not an optimizer", _replace(optimizer="adam"), r"optimizer: expected a torch\.optim optimizer.*got str"),
+    ("a loss that is not a function", _replace(loss_fn="cross-entropy"), r"loss_fn: expected a loss function.*got str"),
+    (
+        "NaN in X",
+        _with(X_at=(3, 1)),
+        r"X: expected finite numbers, got 1 NaN or infinite values \(the first at "
+        r"X\[3, 1\]\)",
+    ),
+    ("inf in X", _with(X_at=5, value=float("inf")), r"X: expected finite numbers, got 2 NaN or infinite .*X\[5, 0\]"),
+    ("NaN in y", _with(y_at=(7, 0)), r"y: expected finite numbers, got 1 NaN .*y\[7, 0\]"),
+    (
+        "MSE with y (N,) and outputs (N, 1)",
+        _regression((40,)),
+        r"y: expected float targets of the outputs' shape; a "
+        r"batch of 16 outputs has shape \(16, 1\), its y \(16,\)\. Use y\.unsqueeze\(1\).*\(16, 16\)",
+    ),
+    (
+        "MSE with y (N, 1) and outputs (N,)",
+        lambda a: _regression((40, 1))(a) | {"model": nn.Sequential(a["model"], nn.Flatten(0))},
+        r"y: .*shape \(16,\), its y \(16, 1\)\. Use y\.squeeze\(1\)",
+    ),
+    ("MSE with two outputs per target", _regression((40, 1), model_outputs=2), r"y: .*one number per target"),
+    (
+        "int64 y of shape (N, 1)",
+        lambda a: a | {"y": a["y"][:, None]},
+        r"y: expected int64 class labels of shape "
+        r"\(16,\) .*its y \(16, 1\); use y\.squeeze\(1\)",
+    ),
+    (
+        "labels beyond the outputs",
+        lambda a: a | {"y": a["y"] * 2},
+        r"y: expected class labels from 0 to 1 for a model "
+        r"with 2 outputs, got labels from 0 to 2",
+    ),
+    (
+        "int64 y with MSELoss",
+        _replace(loss_fn=nn.MSELoss()),
+        r"y: got int64 class labels, but MSELoss .*"
+        r"nn\.CrossEntropyLoss\(\).*y\.float\(\)",
+    ),
+    ("int32 labels", lambda a: a | {"y": a["y"].int()}, r"int64 class labels or float targets .*torch\.int32.*y\.long"),
+    ("a scheduler that is not one", _replace(scheduler=0.5), r"scheduler: expected a learning-rate scheduler"),
+    ("a transform that is not a function", _replace(transform="flip"), r"transform: expected a function"),
+    (
+        "NaN in X_val",
+        lambda a: a | {"X_val": a["X"].clone().fill_(float("nan")), "y_val": a["y"]},
+        r"X_val: expected "
+        r"finite numbers",
+    ),
+    (
+        "y_val unlike y",
+        lambda a: a | {"X_val": a["X"], "y_val": a["y"][:, None]},
+        r"y_val: expected examples like y's, "
+        r"of shape \(\) and torch\.int64, got \(1,\)",
+    ),
+]
+
+
+@pytest.mark.parametrize("change, match", [pytest.param(*row[1:], id=row[0]) for row in FIT_BAD_ARGUMENTS])
+def test_fit_rejects_bad_arguments_before_any_step(change, match):
+    args = change(_toy_fit_arguments())
+    model = args["model"]
+    before = [p.clone() for p in model.parameters()] if isinstance(model, nn.Module) else []
+    with pytest.raises(ValueError, match=match):
+        cu.fit(**({"batch_size": 16, "progress": False} | args))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters() if before else []))
+
+
+@pytest.mark.parametrize("bad, kind", [(float("nan"), "nan"), (float("inf"), "inf")])
+def test_a_nan_or_infinite_loss_stops_training_naming_the_epoch_and_step(bad, kind):
+    calls = []
+
+    def loss_fn(output, y):  # the seventh step's loss is not a number: epoch 3, step 1 of 3
+        calls.append(1)
+        loss = nn.functional.cross_entropy(output, y)
+        return loss * bad if len(calls) == 7 else loss
+
+    args = _toy_fit_arguments() | {"loss_fn": loss_fn}
+    with pytest.raises(
+        FloatingPointError,
+        match=rf"loss became {kind} at epoch 3, step 1 of 3 \(step 7 overall\).*"
+        r"Lower the learning rate",
+    ) as raised:
+        cu.fit(**args, num_epochs=5, batch_size=16, progress=False)
+    assert len(raised.value.history.epochs) == 2 and len(raised.value.history.steps) == 9
+
+
+def test_fit_waits_for_the_device_a_fixed_number_of_times_not_once_per_step(monkeypatch):
+    """The checks happen once per call or per epoch: no `.item()` (or other wait) at every step."""
+    waits = []
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__"):
+        original = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _f=original, **k: waits.append(1) or _f(self, *a, **k))
+    counts = []
+    for batch_size in (20, 2):  # 2 and 20 steps
+        waits.clear()
+        cu.fit(**_toy_fit_arguments(), batch_size=batch_size, progress=False)
+        counts.append(len(waits))
+    assert counts[0] == counts[1] and counts[0] < 10
+
+
+PREDICT_BAD_ARGUMENTS = [
+    ("batch_size 0", lambda m, X: cu.predict(m, X, batch_size=0), r"batch_size: expected a whole number of at least 1"),
+    ("a list", lambda m, X: cu.predict(m, X.tolist()), r"X: expected a torch tensor, got list"),
+    ("an empty X", lambda m, X: cu.predict(m, X[:0]), r"X: expected a float tensor of shape \(N, \.\.\.\) with N >= 1"),
+    ("int64 images", lambda m, X: cu.predict(m, X.long()), r"X: .*got torch\.int64.*X\.float\(\)"),
+    ("NaN in X", lambda m, X: cu.predict(m, X.clone().fill_(float("nan"))), r"X: expected finite numbers, got 80"),
+    ("not a model", lambda m, X: cu.predict("model", X), r"model: expected a torch\.nn\.Module, got str"),
+    ("labels of shape (N, 1)", lambda m, X: cu.evaluate(m, X, (X[:, 0] > 0).long()[:, None]), r"y\.squeeze\(1\)"),
+    (
+        "targets of shape (N,)",
+        lambda m, X: cu.evaluate(nn.Linear(2, 1), X, X[:, 0], nn.MSELoss()),
+        r"y\.unsqueeze\(1\)",
+    ),
+    ("labels beyond the outputs", lambda m, X: cu.evaluate(m, X, torch.full((40,), 3)), r"from 0 to 1 .*from 3 to 3"),
+    ("bool labels", lambda m, X: cu.evaluate(m, X, X[:, 0] > 0), r"int64 class labels .*torch\.bool.*y\.long\(\)"),
+    (
+        "a loss that is not a function",
+        lambda m, X: cu.evaluate(m, X, (X[:, 0] > 0).long(), "mse"),
+        r"loss_fn: expected",
+    ),
+]
+
+
+@pytest.mark.parametrize("call, match", [pytest.param(*row[1:], id=row[0]) for row in PREDICT_BAD_ARGUMENTS])
+def test_predict_and_evaluate_reject_bad_arguments(call, match):
+    args = _toy_fit_arguments()
+    with pytest.raises(ValueError, match=match):
+        call(args["model"], args["X"])
+
+
+def test_predict_and_evaluate_accept_a_model_without_parameters():
+    X = torch.randn(5, 3)
+    torch.testing.assert_close(cu.predict(nn.Identity(), X), X)
+    assert cu.evaluate(nn.Identity(), X, X.argmax(dim=1))["accuracy"] == 1.0

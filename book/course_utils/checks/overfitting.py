@@ -1,8 +1,10 @@
 """Self-checks for chapter 3, `overfitting`."""
 
+from collections.abc import Callable
+
 import numpy as np
 
-from . import CheckFailed, as_tensor, expect_close, self_check
+from . import CheckFailed, as_tensor, close, self_check
 
 
 def _as_index_array(value, what: str) -> np.ndarray:
@@ -22,8 +24,14 @@ def _is_block(indices: np.ndarray) -> bool:
     return len(indices) < 2 or np.array_equal(np.sort(indices), np.arange(indices.min(), indices.min() + len(indices)))
 
 
-@self_check("Exercise 3.1 (a train / validation / test split)")
-def check_split(split_fn) -> None:
+@self_check(
+    "Exercise 3.1 (a train / validation / test split)",
+    usage="cu.check_split(split_indices)",
+    answer="function",
+    call="split_indices(n, val_fraction, test_fraction, rng)",
+    may_change=("rng",),
+)
+def check_split(split_fn: Callable) -> None:
     """``split_fn(n, val_fraction, test_fraction, rng)`` returns shuffled, disjoint index arrays.
 
     Args:
@@ -60,7 +68,8 @@ def check_split(split_fn) -> None:
                 "an unshuffled split would give sets that differ systematically.",
             )
         again = split_fn(n, val_fraction, test_fraction, np.random.default_rng(0))
-        if not all(np.array_equal(a, np.asarray(b)) for a, b in zip((train, val, test), again)):
+        same = isinstance(again, (tuple, list)) and len(again) == 3
+        if not same or not all(np.array_equal(a, np.asarray(b)) for a, b in zip((train, val, test), again)):
             raise CheckFailed(
                 "two calls with identically seeded generators gave different splits.",
                 "draw the permutation from the `rng` argument (rng.permutation(n)), not from "
@@ -68,17 +77,54 @@ def check_split(split_fn) -> None:
             )
 
 
-def _cv_reference(x, y, degree, k):
-    scores = []
+def _cv_reference(x: np.ndarray, y: np.ndarray, degree: int, k: int, powers=None, pooled: bool = False) -> float:
+    """The k-fold validation MSE of polynomial fits with features ``x**p`` for p in ``powers``.
+
+    By default ``powers`` is 0 .. degree and the fold MSEs are averaged; the other settings give
+    the values of classic mistakes.
+    """
+    powers = np.arange(degree + 1) if powers is None else powers
+    scores, sizes = [], []
     for fold in np.array_split(np.arange(len(x)), k):
         keep = np.setdiff1d(np.arange(len(x)), fold)
-        coef = np.linalg.lstsq(x[keep, None] ** np.arange(degree + 1), y[keep], rcond=None)[0]
-        scores.append(np.mean((x[fold, None] ** np.arange(degree + 1) @ coef - y[fold]) ** 2))
-    return float(np.mean(scores))
+        coef = np.linalg.lstsq(x[keep, None] ** powers, y[keep], rcond=None)[0]
+        scores.append(np.mean((x[fold, None] ** powers @ coef - y[fold]) ** 2))
+        sizes.append(len(fold))
+    return float(np.average(scores, weights=sizes if pooled else None))
 
 
-@self_check("Exercise 3.2 (k-fold cross-validation)")
-def check_cross_validation(cv_fn) -> None:
+def _cv_hint(answer: float, x: np.ndarray, y: np.ndarray, degree: int, k: int) -> str:
+    """A hint naming the mistake when ``answer`` is what a classic wrong procedure gives."""
+    wrong_degree = "the polynomial has the wrong degree: a degree-d fit has d + 1 coefficients, for x**0 to x**d."
+    mistakes = [
+        (wrong_degree, _cv_reference(x, y, degree, k, np.arange(degree))),
+        (wrong_degree, _cv_reference(x, y, degree, k, np.arange(degree + 2))),
+        (
+            "the constant column x**0 (the intercept) is missing from the features.",
+            _cv_reference(x, y, degree, k, np.arange(1, degree + 1)),
+        ),
+        (
+            "average the k fold MSEs (one number per fold), not the squared errors of all points together: "
+            "the folds differ in size here.",
+            _cv_reference(x, y, degree, k, pooled=True),
+        ),
+    ]
+    for hint, value in mistakes:
+        if close(answer, value):
+            return hint
+    return (
+        "for each fold: fit on all the other points, compute the MSE on the fold's points, and "
+        "average the k fold MSEs. Never fit on the points you evaluate on."
+    )
+
+
+@self_check(
+    "Exercise 3.2 (k-fold cross-validation)",
+    usage="cu.check_cross_validation(cross_val_mse)",
+    answer="function",
+    call="cross_val_mse(x, y, degree, k)",
+)
+def check_cross_validation(cv_fn: Callable) -> None:
     """``cv_fn(x, y, degree, k)`` is the mean validation MSE of a polynomial fit over ``k`` folds.
 
     Args:
@@ -89,23 +135,52 @@ def check_cross_validation(cv_fn) -> None:
     x = rng.uniform(0, 1, size=23)
     y = 2 * x - 10 * x**5 + 15 * x**10 + 0.3 * rng.normal(size=23)
     for degree, k in [(1, 5), (3, 5), (5, 4), (2, 23)]:
-        answer = as_tensor(cv_fn(x, y, degree, k), f"cross_val_mse(x, y, degree={degree}, k={k})", shape=())
-        expected = _cv_reference(x, y, degree, k)
-        hint = (
-            "for each fold: fit on all the other points, compute the MSE on the fold's points, and "
-            "average the k fold MSEs. Never fit on the points you evaluate on."
-        )
-        expect_close(answer, expected, f"cross_val_mse for degree={degree}, k={k}", hint, rtol=1e-6)
+        answer = as_tensor(cv_fn(x, y, degree, k), f"cross_val_mse(x, y, degree={degree}, k={k})", shape=()).item()
+        if not close(answer, _cv_reference(x, y, degree, k), rtol=1e-6, atol=1e-6):
+            raise CheckFailed(
+                f"cross_val_mse for degree={degree}, k={k} is not right yet.", _cv_hint(answer, x, y, degree, k)
+            )
 
 
-def _ridge_free_intercept_reference(X, y, lam):
+def _ridge_reference(X: np.ndarray, y: np.ndarray, lam: float, free=(0,), scale=None) -> np.ndarray:
+    """Minimise ``|X w - y|**2 / N + lam * sum(w[j]**2, j not in free)``; ``scale`` replaces the N that
+    multiplies ``lam`` in the normal equations (a classic mistake)."""
     n, d = X.shape
-    penalty = np.sqrt(n * lam) * np.eye(d)[1:]
-    return np.linalg.lstsq(np.vstack([X, penalty]), np.concatenate([y, np.zeros(d - 1)]), rcond=None)[0]
+    penalised = np.delete(np.eye(d), list(free), axis=0)
+    rows = np.sqrt((n if scale is None else scale) * lam) * penalised
+    return np.linalg.lstsq(np.vstack([X, rows]), np.concatenate([y, np.zeros(len(rows))]), rcond=None)[0]
 
 
-@self_check("Exercise 3.3 (ridge with a free intercept)")
-def check_ridge_free_intercept(ridge_fn) -> None:
+def _ridge_hint(answer, X: np.ndarray, y: np.ndarray, lam: float) -> str:
+    """A hint naming the mistake when ``answer`` is what a classic wrong formula gives."""
+    mistakes = [
+        ("the weights do not depend on lam: add the penalty.", _ridge_reference(X, y, 0.0)),
+        ("the intercept is penalised too: the penalty applies to w[1:] only.", _ridge_reference(X, y, lam, free=())),
+        (
+            "the intercept is w[0], the weight of the first column (the ones): penalise w[1:], not w[:-1].",
+            _ridge_reference(X, y, lam, free=(X.shape[1] - 1,)),
+        ),
+        (
+            "the data term is a mean over the N examples: in the normal equations the penalty is N * lam, not lam.",
+            _ridge_reference(X, y, lam, scale=1),
+        ),
+    ]
+    for hint, value in mistakes:
+        if close(answer, value, rtol=1e-5, atol=1e-7):
+            return hint
+    return (
+        "the penalty applies to w[1:] only, and the data term is a mean over the N examples: in the "
+        "normal equations the penalty matrix is N * lam * I with its top-left entry set to 0."
+    )
+
+
+@self_check(
+    "Exercise 3.3 (ridge with a free intercept)",
+    usage="cu.check_ridge_free_intercept(ridge_free_intercept)",
+    answer="function",
+    call="ridge_free_intercept(X, y, lam)",
+)
+def check_ridge_free_intercept(ridge_fn: Callable) -> None:
     """``ridge_fn(X, y, lam)`` minimises ``mean((X @ w - y)**2) + lam * sum(w[1:]**2)``.
 
     Args:
@@ -116,16 +191,7 @@ def check_ridge_free_intercept(ridge_fn) -> None:
     for n, d, lam in [(30, 4, 0.1), (12, 6, 1e-3), (50, 3, 2.0), (20, 5, 0.0)]:
         X = np.hstack([np.ones((n, 1)), rng.normal(size=(n, d - 1))])
         y = 5.0 + X[:, 1:] @ rng.normal(size=d - 1) + 0.1 * rng.normal(size=n)
-        answer = as_tensor(ridge_fn(X, y, lam), f"the weights for N={n}, D={d}, lam={lam}", shape=(d,))
-        hint = (
-            "the penalty applies to w[1:] only, and the data term is a mean over the N examples: in the "
-            "normal equations the penalty matrix is N * lam * I with its top-left entry set to 0."
-        )
-        expect_close(
-            answer,
-            _ridge_free_intercept_reference(X, y, lam),
-            f"the weights for N={n}, D={d}, lam={lam}",
-            hint,
-            rtol=1e-5,
-            atol=1e-7,
-        )
+        what = f"the weights for N={n}, D={d}, lam={lam}"
+        answer = as_tensor(ridge_fn(X, y, lam), what, shape=(d,), hint="return one weight per column of X.")
+        if not close(answer, _ridge_reference(X, y, lam), rtol=1e-5, atol=1e-7):
+            raise CheckFailed(f"{what} are not right yet.", _ridge_hint(answer, X, y, lam))
