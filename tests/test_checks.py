@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from verdicts import fake_mnist_test_set
 
 import course_utils as cu
 from course_utils.checks import CheckFailed, CheckMisused, CheckResult, dense_networks, linear_models, self_check
 from course_utils.repro import CourseEnvironmentError
 from nbdefs import cells_with_tag, load_definitions
+from verdicts import fake_mnist_test_set
 
 NOTEBOOKS = ["01_linear_models.ipynb", "02_optimizers.ipynb", "03_overfitting.ipynb", "04_dense_networks.ipynb"]
 NOTEBOOKS.append("05_cnns.ipynb")

@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from verdicts import ROW, Solution, answer_of, assert_verdict, fake_mnist_test_set, rows
 
 import course_utils as cu
 from course_utils.checks import cnns as checks
 from nbdefs import BOOK, cells_with_tag
+from verdicts import ROW, Solution, answer_of, assert_verdict, fake_mnist_test_set, rows
 
 NOTEBOOK = "05_cnns.ipynb"
 

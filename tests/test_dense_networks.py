@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from verdicts import ROW, Solution, answer_of, assert_verdict, rows
 
 from course_utils import check_dense_gradients, check_hidden_width, check_softmax_jacobian, tiny_digits
 from course_utils.checks import CheckResult
 from course_utils.checks import dense_networks as checks
 from course_utils.models import mlp as cu_mlp
 from nbdefs import BOOK, cells_with_tag, load_definitions
+from verdicts import ROW, Solution, answer_of, assert_verdict, rows
 
 NOTEBOOK = "04_dense_networks.ipynb"
 SCRATCH = load_definitions(NOTEBOOK, "from-scratch")

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from verdicts import ROW, Solution, answer_of, assert_verdict, rows
 
 import course_utils as cu
+from verdicts import ROW, Solution, answer_of, assert_verdict, rows
 
 NOTEBOOK = "02_optimizers.ipynb"
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 from sklearn.linear_model import Ridge
-from verdicts import ROW, Solution, answer_of, assert_verdict, rows
 
 import course_utils as cu
+from verdicts import ROW, Solution, answer_of, assert_verdict, rows
 
 NOTEBOOK = "03_overfitting.ipynb"
 
