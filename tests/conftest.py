@@ -3,6 +3,7 @@ import torch
 
 import course_utils as cu
 from nbdefs import load_definitions
+from tools import chapter_format as cf
 
 
 @pytest.fixture
@@ -24,10 +25,10 @@ def mnist():
 @pytest.fixture(scope="module")
 def scratch(request):
     """The hand-written definitions (cells tagged ``from-scratch``) of the test module's ``NOTEBOOK``."""
-    return load_definitions(request.module.NOTEBOOK, "from-scratch")
+    return load_definitions(request.module.NOTEBOOK, cf.FROM_SCRATCH)
 
 
 @pytest.fixture(scope="module")
 def solutions(request):
     """The exercises' reference solutions (cells tagged ``exercise-solution``) of ``NOTEBOOK``."""
-    return load_definitions(request.module.NOTEBOOK, "exercise-solution")
+    return load_definitions(request.module.NOTEBOOK, cf.SOLUTION)
