@@ -41,7 +41,7 @@ from tools.chapter_format import BOOK, ROOT
 CHAPTERS = cf.notebooks()
 FIRST = BOOK / "01_linear_models.ipynb"
 GUIDE = BOOK / "instructor_guide.md"
-# Subprocesses and kernels import this checkout's course_utils and tools, and find the environment's tools.
+# Subprocesses and kernels import this checkout's course_utils and tools, and find the environment's commands.
 ENV = {k: v for k, v in os.environ.items() if k not in (LOG_ENV_VAR, STRICT_ENV_VAR)}
 ENV["PYTHONPATH"] = os.pathsep.join([str(BOOK), str(ROOT)] + ([ENV["PYTHONPATH"]] if ENV.get("PYTHONPATH") else []))
 ENV["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), ENV.get("PATH", "")])
