@@ -8,7 +8,7 @@ VENDOR  := book/_static/vendor/.copied
 ASSETS  := $(MATHJAX) $(VENDOR)
 
 .PHONY: book site test setup test-unit test-notebooks test-book test-browser sync-colab benchmark clean \
-        student book-student grade
+        student book-student grade lint
 
 ## book: install what is needed, execute every chapter, build the HTML book
 book: setup $(ASSETS)
@@ -21,12 +21,12 @@ site: setup $(ASSETS)
 
 ## student: a student version of every chapter in student/ (solutions replaced by stubs)
 student: setup
-	$(BIN)/python -m course_utils.assign book/ -o student/
+	$(BIN)/python -m tools.assign book/ -o student/
 
 ## book-student: the student edition of the book, without solutions, in _build/student-html
 STUDENT_BRANCH ?= student
 book-student: setup $(ASSETS)
-	$(BIN)/python -m course_utils.assign . --site -o _build/student-src --branch $(STUDENT_BRANCH)
+	$(BIN)/python -m tools.assign . --site -o _build/student-src --branch $(STUDENT_BRANCH)
 	$(BIN)/jupyter-book build _build/student-src --keep-going
 	rm -rf _build/student-html
 	mv _build/student-src/_build/html _build/student-html
@@ -35,11 +35,18 @@ book-student: setup $(ASSETS)
 ## grade: run the self-checks of every notebook under SUBMISSIONS; scores.csv and scores.json
 SUBMISSIONS ?= submitted
 grade: setup
-	$(BIN)/python -m course_utils.grade $(SUBMISSIONS) -o scores.csv -o scores.json
+	$(BIN)/python -m tools.grade $(SUBMISSIONS) -o scores.csv -o scores.json
 
-## test: unit tests, every notebook through nbmake, the strict book build, browser tests
+## test: lint, unit tests, every notebook through nbmake, the strict book build, browser tests
 test: setup $(ASSETS)
-	$(MAKE) test-unit test-notebooks test-book test-browser
+	$(MAKE) lint test-unit test-notebooks test-book test-browser
+
+## lint: ruff (lint and format) on the Python files and notebooks; committed notebooks without outputs
+##       (nbstripout --keep-id: the cells' ids stay, nbstripout would renumber them)
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	notebooks="$$(git ls-files '*.ipynb')" && test -n "$$notebooks" && $(BIN)/nbstripout --verify --keep-id $$notebooks
 
 ## setup: a virtual environment with the pinned requirements and course_utils (editable)
 setup: $(STAMP)
@@ -86,7 +93,7 @@ test-browser:
 
 ## sync-colab: rewrite every chapter's Colab set-up cell from _config.yml's repository
 sync-colab: setup
-	$(BIN)/python tools/nbtools.py sync-colab
+	$(BIN)/python -m tools.nbtools sync-colab
 
 ## benchmark: execute every notebook, time it, compare the CNN with the baseline (not a test; minutes)
 ##            report in benchmarks/reports/local/; e.g. make benchmark BENCHMARK_ARGS="--device cuda"

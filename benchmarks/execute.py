@@ -25,8 +25,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
-ROOT = Path(__file__).resolve().parents[1]
-BOOK = ROOT / "book"
+from tools.chapter_format import BOOK, cpu_only_reason
+
 DEVICE_ENV_VAR = "COURSE_DEVICE"  # read by cu.get_device()
 GLUE_PREFIX = "application/papermill.record/"  # myst_nb.ext.glue.GLUE_PREFIX (display=False)
 PROBE_MARK = "__BENCHMARK_PROBE__"
@@ -61,7 +61,7 @@ class NotebookRun:
     glue: dict = field(default_factory=dict)
     slowest_cells: list = field(default_factory=list)  # [(cell index, seconds, first line)]
     problems: list = field(default_factory=list)  # device-use problems found after the run
-    cpu_only: str | None = None  # why the notebook never uses a GPU, if it says so (see `cpu_only_reason`)
+    cpu_only: str | None = None  # why the notebook never uses a GPU, if it says so (course.cpu_only)
 
     @property
     def peak_rss_mb(self) -> float | None:
@@ -120,16 +120,6 @@ def kernel_env(device: str) -> dict:
     else:
         env[DEVICE_ENV_VAR] = device  # binding: cu.fit/evaluate/predict raise if anything is elsewhere
     return env
-
-
-def cpu_only_reason(nb) -> str | None:
-    """Why a notebook runs on the CPU by design, from its metadata ``course.cpu_only``; else None.
-
-    A chapter that computes with NumPy alone (no model, no device) says so there, and a forced-CUDA
-    run then does not expect it to use the GPU. tests/test_notebooks.py checks that such a
-    notebook never asks for a device, and that every other notebook does.
-    """
-    return nb.metadata.get("course", {}).get("cpu_only")
 
 
 def cuda_use_problems(run: NotebookRun) -> list[str]:

@@ -28,12 +28,10 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from benchmarks import report as reports
-from benchmarks.execute import BOOK, ROOT, execute_notebook
+from benchmarks.execute import execute_notebook
 from benchmarks.time_to_accuracy import book_training_from_glue
+from tools.chapter_format import ROOT, notebooks
 
 DEFAULT_OUT = ROOT / "benchmarks" / "reports" / "local"
 QUICK_SUBSET = 2_000
@@ -41,7 +39,7 @@ QUICK_SUBSET = 2_000
 
 def all_notebooks() -> list[Path]:
     """Every notebook in book/, chapters and appendix pages, in file-name order."""
-    return sorted(p for p in BOOK.glob("*.ipynb"))
+    return notebooks()
 
 
 def machine_info(device: str) -> dict:

@@ -26,17 +26,14 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: python benchmarks/time_to_accuracy.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import nbformat
 import torch
 from torch import nn
 
-from benchmarks.execute import BOOK, execute_notebook
+from benchmarks.execute import execute_notebook
+from tools import chapter_format as cf
 
-CNN_NOTEBOOK = BOOK / "05_cnns.ipynb"
-MODEL_TAG, TRAIN_TAG = "cnn-model", "cnn-train"
+CNN_NOTEBOOK = cf.BOOK / "05_cnns.ipynb"
 SECONDS_GLUE, ACCURACY_GLUE = "cnn_epoch_seconds", "cnn_epoch_test_acc"
 FIRST_STEP_GLUE = "cnn_first_step_seconds"  # optional: the first step, CUDA start-up included
 TARGET = 0.99
@@ -215,29 +212,29 @@ def training_stop_index(nb) -> int:
         LookupError: no code cell tagged ``cnn-model`` or ``cnn-train``.
     """
     tagged = {
-        tag: [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and tag in c.metadata.get("tags", [])]
-        for tag in (MODEL_TAG, TRAIN_TAG)
+        tag: [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and tag in cf.tags(c)]
+        for tag in (cf.CNN_MODEL, cf.CNN_TRAIN)
     }
     for tag, indices in tagged.items():
         if not indices:
             raise LookupError(
                 f"no code cell tagged {tag!r}: the CNN chapter must tag its CNN definition "
-                f"{MODEL_TAG!r} and its main training {TRAIN_TAG!r}"
+                f"{cf.CNN_MODEL!r} and its main training {cf.CNN_TRAIN!r}"
             )
-    if max(tagged[MODEL_TAG]) > max(tagged[TRAIN_TAG]):
-        raise LookupError(f"the {MODEL_TAG!r} cell comes after the last {TRAIN_TAG!r} cell")
+    if max(tagged[cf.CNN_MODEL]) > max(tagged[cf.CNN_TRAIN]):
+        raise LookupError(f"the {cf.CNN_MODEL!r} cell comes after the last {cf.CNN_TRAIN!r} cell")
     gluing = [
         i
         for i, c in enumerate(nb.cells)
-        if c.cell_type == "code" and ACCURACY_GLUE in c.source and i > max(tagged[TRAIN_TAG])
+        if c.cell_type == "code" and ACCURACY_GLUE in c.source and i > max(tagged[cf.CNN_TRAIN])
     ]
-    return max(tagged[TRAIN_TAG] + gluing[:1])
+    return max(tagged[cf.CNN_TRAIN] + gluing[:1])
 
 
 def model_source(notebook=CNN_NOTEBOOK) -> str:
     """The source of the chapter's ``cnn-model`` cell(s), for the report."""
     nb = nbformat.read(notebook, as_version=4)
-    return "\n\n".join(c.source for c in nb.cells if c.cell_type == "code" and MODEL_TAG in c.metadata.get("tags", []))
+    return "\n\n".join(c.source for c in cf.code_cells(nb, cf.CNN_MODEL))
 
 
 def run_book_training(notebook=CNN_NOTEBOOK, device: str = "auto") -> dict:

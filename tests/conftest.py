@@ -10,6 +10,7 @@ import torch
 import course_utils as cu
 from nbdefs import load_definitions
 from site_support import ROOT, SITE, THEMES, StaticServer, is_local
+from tools import chapter_format as cf
 
 
 @pytest.fixture
@@ -31,13 +32,13 @@ def mnist():
 @pytest.fixture(scope="module")
 def scratch(request):
     """The hand-written definitions (cells tagged ``from-scratch``) of the test module's ``NOTEBOOK``."""
-    return load_definitions(request.module.NOTEBOOK, "from-scratch")
+    return load_definitions(request.module.NOTEBOOK, cf.FROM_SCRATCH)
 
 
 @pytest.fixture(scope="module")
 def solutions(request):
     """The exercises' reference solutions (cells tagged ``exercise-solution``) of ``NOTEBOOK``."""
-    return load_definitions(request.module.NOTEBOOK, "exercise-solution")
+    return load_definitions(request.module.NOTEBOOK, cf.SOLUTION)
 
 
 # --- the built book in headless Chromium (tests marked `browser`) ---------------------------------

@@ -5,7 +5,6 @@ solutions) must be self-contained apart from the standard imports below.
 """
 
 import math
-from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -13,16 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-BOOK = Path(__file__).resolve().parents[1] / "book"
+from tools import chapter_format as cf
 
 
 def cells_with_tag(notebook: str, tag: str) -> list[str]:
     """Sources of the code cells of ``book/<notebook>`` that carry ``tag``."""
-    nb = nbformat.read(BOOK / notebook, as_version=4)
-    return [c.source for c in nb.cells if c.cell_type == "code" and tag in c.metadata.get("tags", [])]
+    return [c.source for c in cf.code_cells(nbformat.read(cf.BOOK / notebook, as_version=4), tag)]
 
 
-def load_definitions(notebook: str, tag: str = "from-scratch") -> dict:
+def load_definitions(notebook: str, tag: str = cf.FROM_SCRATCH) -> dict:
     """Execute the cells of ``notebook`` tagged ``tag`` and return the names they define."""
     namespace = {"np": np, "torch": torch, "nn": nn, "F": F, "math": math}
     sources = cells_with_tag(notebook, tag)

@@ -13,54 +13,28 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import yaml
+from tools import chapter_format as cf
+from tools.chapter_format import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
 EXECUTED = ROOT / "_build" / "jupyter_execute"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-SOURCE_SUFFIXES = (".ipynb", ".md")
 THEMES = ["light", "dark"]  # the colour schemes every page is tested in
-
-
-def config() -> dict:
-    return yaml.safe_load((ROOT / "_config.yml").read_text())
-
-
-def _files(entry) -> list[str]:
-    """Every `file:` of a `_toc.yml` entry, in reading order (parts, chapters, sections)."""
-    if isinstance(entry, list):
-        return [f for item in entry for f in _files(item)]
-    if not isinstance(entry, dict):
-        return []
-    own = [entry["file"]] if "file" in entry else []
-    return own + [f for key in ("parts", "chapters", "sections") for f in _files(entry.get(key, []))]
 
 
 def toc_pages() -> list[str]:
     """The pages of the book, e.g. ``["book/intro", "book/01_linear_models"]``."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]] + _files(toc)
-    return [str(Path(p).with_suffix("")) if p.endswith(SOURCE_SUFFIXES) else p for p in pages]
-
-
-def source_of(page: str) -> Path:
-    """The source file of a page (``book/01_linear_models`` -> ``book/01_linear_models.ipynb``)."""
-    for suffix in SOURCE_SUFFIXES:
-        path = ROOT / (page + suffix)
-        if path.exists():
-            return path
-    raise FileNotFoundError(f"no source for the _toc.yml entry {page!r}")
+    return cf.pages(cf.site_map())
 
 
 def is_notebook(page: str) -> bool:
-    return source_of(page).suffix == ".ipynb"
+    return cf.page_file(page).suffix == ".ipynb"
 
 
 def source_text(page: str) -> str:
     """The Markdown of a page: the whole file, or a notebook's Markdown cells joined."""
-    path = source_of(page)
+    path = cf.page_file(page)
     if path.suffix != ".ipynb":
         return path.read_text()
     import nbformat
@@ -71,7 +45,7 @@ def source_text(page: str) -> str:
 
 def launch_urls(page: str) -> dict:
     """The Colab, Binder and download links a notebook page must offer, from `_config.yml`."""
-    cfg = config()
+    cfg = cf.config()
     repo, buttons = cfg["repository"], cfg["launch_buttons"]
     org_repo = urlsplit(repo["url"]).path.strip("/")
     branch = repo.get("branch", "main")

@@ -3,22 +3,20 @@ time-to-accuracy bookkeeping and the loaders. No timing assertions: speed target
 benchmark's report, not in tests."""
 
 import json
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import course_utils as cu  # noqa: E402
-from benchmarks import report as reports  # noqa: E402
-from benchmarks import run as run_cli  # noqa: E402
-from benchmarks import time_to_accuracy as tta  # noqa: E402
-from benchmarks.execute import NotebookRun, cuda_use_problems, execute_notebook, kernel_env, parse_glue_value  # noqa: E402
-from benchmarks.loaders import compare_loaders, epoch_seconds, pil_batches, pil_dataset, tensor_batches  # noqa: E402
+import course_utils as cu
+from benchmarks import report as reports
+from benchmarks import run as run_cli
+from benchmarks import time_to_accuracy as tta
+from benchmarks.execute import NotebookRun, cuda_use_problems, execute_notebook, kernel_env, parse_glue_value
+from benchmarks.loaders import compare_loaders, epoch_seconds, pil_batches, pil_dataset, tensor_batches
+from tools import chapter_format as cf
+from tools.chapter_format import BOOK
 
 
 def _notebook(path: Path, *cells) -> Path:
@@ -143,7 +141,7 @@ def test_kernel_env_forces_and_requires_the_device(monkeypatch):
     monkeypatch.setenv("COURSE_DEVICE", "stale")
     env = kernel_env("cuda")
     assert env["COURSE_DEVICE"] == "cuda"
-    assert env["PYTHONPATH"].split(":")[0] == str(ROOT / "book")
+    assert env["PYTHONPATH"].split(":")[0] == str(BOOK)
     env = kernel_env("cpu")
     assert env["COURSE_DEVICE"] == "cpu"
     env = kernel_env("auto")
@@ -248,7 +246,7 @@ def test_gpu_target_leaves_out_the_first_step():
 def test_a_notebook_declared_cpu_only_is_not_expected_on_the_gpu(tmp_path):
     path = _notebook(tmp_path / "numpy_only.ipynb", "import numpy as np\nx = np.ones(3).sum()")
     nb = nbformat.read(path, as_version=4)
-    nb.metadata["course"] = {"cpu_only": "NumPy only, no model"}
+    nb.metadata[cf.COURSE] = {cf.CPU_ONLY: "NumPy only, no model"}
     nbformat.write(nb, path)
     run = execute_notebook(path, "cuda")
     assert run.status == "ok" and run.problems == [] and run.cpu_only == "NumPy only, no model"
@@ -378,8 +376,8 @@ def test_run_book_training_executes_the_chapter_up_to_its_training(tmp_path):
     path = _notebook(
         tmp_path / "05_cnns.ipynb",
         "x = 1",
-        (CNN_MODEL, ["cnn-model"]),
-        (CNN_TRAIN, ["cnn-train"]),
+        (CNN_MODEL, [cf.CNN_MODEL]),
+        (CNN_TRAIN, [cf.CNN_TRAIN]),
         CNN_GLUE,
         "raise RuntimeError('cells after the training must not run')",
         CNN_GLUE,
@@ -402,7 +400,7 @@ def test_run_book_training_fails_clearly(tmp_path):
     untagged = _notebook(tmp_path / "untagged.ipynb", CNN_MODEL, CNN_TRAIN)
     with pytest.raises(LookupError, match="no code cell tagged 'cnn-model'"):
         tta.run_book_training(untagged)
-    no_glue = _notebook(tmp_path / "no_glue.ipynb", (CNN_MODEL, ["cnn-model"]), ("y = 2", ["cnn-train"]))
+    no_glue = _notebook(tmp_path / "no_glue.ipynb", (CNN_MODEL, [cf.CNN_MODEL]), ("y = 2", [cf.CNN_TRAIN]))
     with pytest.raises(LookupError, match="did not glue cnn_epoch_seconds, cnn_epoch_test_acc"):
         tta.run_book_training(no_glue, "cpu")
     with pytest.raises(LookupError, match="2 entries, cnn_epoch_test_acc 1"):

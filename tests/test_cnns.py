@@ -11,7 +11,9 @@ from torch import nn
 
 import course_utils as cu
 from course_utils.checks import cnns as checks
-from nbdefs import BOOK, cells_with_tag
+from nbdefs import cells_with_tag
+from tools import chapter_format as cf
+from tools.chapter_format import BOOK
 from verdicts import ROW, Solution, answer_of, assert_verdict, fake_mnist_test_set, rows
 
 NOTEBOOK = "05_cnns.ipynb"
@@ -104,7 +106,7 @@ def test_output_size_formula_matches_torch_and_conv2d(scratch):
 
 def test_main_cnn_builds_and_has_logits():
     namespace = {"nn": nn, "torch": torch}
-    exec(cells_with_tag(NOTEBOOK, "cnn-model")[0], namespace)
+    exec(cells_with_tag(NOTEBOOK, cf.CNN_MODEL)[0], namespace)
     model = namespace["make_cnn"]()
     assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
     assert 20_000 < sum(p.numel() for p in model.parameters()) < 100_000
@@ -241,7 +243,7 @@ def test_small_cnn_check_accepts_the_trained_solution(solutions, mnist_test):
 def test_small_cnn_check_rejects_wrong_answers(solutions, mnist_test, capsys):
     _, _, X_test, y_test = mnist_test
     namespace = {"nn": nn, "torch": torch}
-    exec(cells_with_tag(NOTEBOOK, "cnn-model")[0], namespace)
+    exec(cells_with_tag(NOTEBOOK, cf.CNN_MODEL)[0], namespace)
     untrained = solutions["make_small_cnn"]()
     five_outputs = nn.Sequential(*list(solutions["make_small_cnn"]())[:-1], nn.Linear(256, 5))
     wrong = [

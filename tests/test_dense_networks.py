@@ -1,5 +1,7 @@
 """Chapter 4 (`dense_networks`): the from-scratch code against PyTorch, and the exercise checks."""
 
+import functools
+
 import nbformat
 import numpy as np
 import pytest
@@ -10,12 +12,12 @@ from course_utils import check_dense_gradients, check_hidden_width, check_softma
 from course_utils.checks import CheckResult
 from course_utils.checks import dense_networks as checks
 from course_utils.models import mlp as cu_mlp
-from nbdefs import BOOK, cells_with_tag, load_definitions
+from nbdefs import cells_with_tag, load_definitions
+from tools import chapter_format as cf
+from tools.chapter_format import BOOK
 from verdicts import ROW, Solution, answer_of, assert_verdict, rows
 
 NOTEBOOK = "04_dense_networks.ipynb"
-SCRATCH = load_definitions(NOTEBOOK, "from-scratch")
-SOLUTIONS = load_definitions(NOTEBOOK, "exercise-solution")
 
 # (N, K) shapes and logit scales; a scale of 1000 overflows a naive exp in float64.
 SHAPES = [(1, 2), (5, 10), (64, 3), (7, 1000)]
@@ -39,66 +41,66 @@ def random_labels(n, k, seed=1):
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("scale", SCALES)
-def test_softmax_matches_torch(shape, scale):
+def test_softmax_matches_torch(scratch, shape, scale):
     Z = random_logits(shape, scale)
-    S = SCRATCH["softmax"](Z)
+    S = scratch["softmax"](Z)
     assert np.isfinite(S).all()
     torch.testing.assert_close(torch.from_numpy(S), torch.softmax(torch.from_numpy(Z), dim=1))
     np.testing.assert_allclose(S.sum(axis=1), 1.0, rtol=1e-12)
 
 
-def test_softmax_of_one_vector_and_shift_invariance():
+def test_softmax_of_one_vector_and_shift_invariance(scratch):
     z = np.array([1000.0, 999.0, 0.0, -1000.0])
-    s = SCRATCH["softmax"](z)
+    s = scratch["softmax"](z)
     torch.testing.assert_close(torch.from_numpy(s), torch.softmax(torch.from_numpy(z), dim=0))
-    np.testing.assert_allclose(SCRATCH["softmax"](z - 500.0), s)
+    np.testing.assert_allclose(scratch["softmax"](z - 500.0), s)
 
 
-def test_naive_softmax_overflows_where_the_stable_one_does_not():
+def test_naive_softmax_overflows_where_the_stable_one_does_not(scratch):
     Z = np.array([[1000.0, 999.0, 0.0]])
     with np.errstate(over="ignore", invalid="ignore"):
-        assert np.isnan(SCRATCH["softmax_naive"](Z)).any()
-    assert np.isfinite(SCRATCH["softmax"](Z)).all()
+        assert np.isnan(scratch["softmax_naive"](Z)).any()
+    assert np.isfinite(scratch["softmax"](Z)).all()
     small = random_logits((4, 6), 1.0)
-    np.testing.assert_allclose(SCRATCH["softmax_naive"](small), SCRATCH["softmax"](small))
+    np.testing.assert_allclose(scratch["softmax_naive"](small), scratch["softmax"](small))
 
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("scale", SCALES)
-def test_cross_entropy_matches_torch(shape, scale):
+def test_cross_entropy_matches_torch(scratch, shape, scale):
     Z, labels = random_logits(shape, scale), random_labels(*shape)
-    loss = SCRATCH["cross_entropy"](Z, np.eye(shape[1])[labels])
+    loss = scratch["cross_entropy"](Z, np.eye(shape[1])[labels])
     expected = F.cross_entropy(torch.from_numpy(Z), torch.from_numpy(labels))
     assert np.isfinite(loss)
     torch.testing.assert_close(torch.tensor(float(loss), dtype=torch.float64), expected)
 
 
-def test_cross_entropy_with_probability_targets_matches_torch():
+def test_cross_entropy_with_probability_targets_matches_torch(scratch):
     Z = random_logits((6, 5), 3.0)
-    targets = SCRATCH["softmax"](random_logits((6, 5), 1.0, seed=2))
+    targets = scratch["softmax"](random_logits((6, 5), 1.0, seed=2))
     expected = F.cross_entropy(torch.from_numpy(Z), torch.from_numpy(targets))
-    torch.testing.assert_close(torch.tensor(float(SCRATCH["cross_entropy"](Z, targets)), dtype=torch.float64), expected)
+    torch.testing.assert_close(torch.tensor(float(scratch["cross_entropy"](Z, targets)), dtype=torch.float64), expected)
 
 
-def test_cross_entropy_of_the_uniform_guess_is_log_k():
+def test_cross_entropy_of_the_uniform_guess_is_log_k(scratch):
     for k in (2, 10, 100):
-        assert SCRATCH["cross_entropy"](np.zeros((3, k)), np.eye(k)[[0, 1, 1]]) == pytest.approx(np.log(k))
+        assert scratch["cross_entropy"](np.zeros((3, k)), np.eye(k)[[0, 1, 1]]) == pytest.approx(np.log(k))
 
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("scale", SCALES)
-def test_cross_entropy_grad_matches_autograd(shape, scale):
+def test_cross_entropy_grad_matches_autograd(scratch, shape, scale):
     Z, labels = random_logits(shape, scale), random_labels(*shape)
     Z_torch = torch.tensor(Z, requires_grad=True)
     F.cross_entropy(Z_torch, torch.from_numpy(labels)).backward()
-    grad = SCRATCH["cross_entropy_grad"](Z, np.eye(shape[1])[labels])
+    grad = scratch["cross_entropy_grad"](Z, np.eye(shape[1])[labels])
     assert np.isfinite(grad).all()
     torch.testing.assert_close(torch.from_numpy(grad), Z_torch.grad)
 
 
-def test_activation_derivatives_match_autograd():
+def test_activation_derivatives_match_autograd(scratch):
     z = torch.randn(500, dtype=torch.float64, requires_grad=True)
-    for name, (activation, derivative) in SCRATCH["ACTIVATIONS"].items():
+    for name, (activation, derivative) in scratch["ACTIVATIONS"].items():
         if name == "step":
             assert torch.equal(derivative(z.detach()), torch.zeros_like(z))
             assert torch.equal(activation(z.detach()), (z.detach() > 0).double())
@@ -131,8 +133,8 @@ JACOBIAN_WRONG = {
 }
 
 
-def test_jacobian_check_accepts_the_solution():
-    result = check_softmax_jacobian(SOLUTIONS["softmax_jacobian"])
+def test_jacobian_check_accepts_the_solution(solutions):
+    result = check_softmax_jacobian(solutions["softmax_jacobian"])
     assert isinstance(result, CheckResult) and result.passed, result
 
 
@@ -164,7 +166,7 @@ def _logit_gradient(X, Y, W, b, stable=True):
 
 
 DENSE_WRONG = {
-    "sign flipped": lambda X, Y, W, b: tuple(-g for g in SOLUTIONS["dense_layer_gradients"](X, Y, W, b)),
+    "sign flipped": lambda X, Y, W, b: (-_logit_gradient(X, Y, W, b).T @ X, -_logit_gradient(X, Y, W, b).sum(axis=0)),
     "summed, not averaged": lambda X, Y, W, b: (
         len(X) * _logit_gradient(X, Y, W, b).T @ X,
         len(X) * _logit_gradient(X, Y, W, b).sum(axis=0),
@@ -181,8 +183,8 @@ DENSE_WRONG = {
 }
 
 
-def test_dense_gradients_check_accepts_the_solution():
-    result = check_dense_gradients(SOLUTIONS["dense_layer_gradients"])
+def test_dense_gradients_check_accepts_the_solution(solutions):
+    result = check_dense_gradients(solutions["dense_layer_gradients"])
     assert isinstance(result, CheckResult) and result.passed, result
 
 
@@ -201,12 +203,12 @@ def test_dense_gradients_check_hints_name_the_mistake():
     assert "shape of W" in check_dense_gradients(DENSE_WRONG["dW transposed"]).hint
 
 
-def test_the_solution_trains_the_tiny_digits():
+def test_the_solution_trains_the_tiny_digits(solutions):
     images, labels = tiny_digits()
     X, Y = images.reshape(10, 25), np.eye(10)[labels]
     W, b = np.zeros((10, 25)), np.zeros(10)
     for _ in range(300):
-        dW, db = SOLUTIONS["dense_layer_gradients"](X, Y, W, b)
+        dW, db = solutions["dense_layer_gradients"](X, Y, W, b)
         W, b = W - 0.5 * dW, b - 0.5 * db
     assert ((X @ W.T + b).argmax(axis=1) == labels).all()
 
@@ -214,8 +216,8 @@ def test_the_solution_trains_the_tiny_digits():
 # --- Exercise 4.3: a hidden width within a budget -------------------------------------------------
 
 
-def test_width_check_accepts_the_solution():
-    width = SOLUTIONS["hidden_width"]
+def test_width_check_accepts_the_solution(solutions):
+    width = solutions["hidden_width"]
     assert 795 * width + 10 <= checks.PARAM_BUDGET
     result = check_hidden_width(width)
     assert isinstance(result, CheckResult) and result.passed, result
@@ -249,7 +251,7 @@ def test_width_check_accepts_numpy_integers_and_leaves_the_global_rng_alone():
 
 
 def test_the_exercise_text_states_the_checks_budget_and_target():
-    assert any("cu.check_hidden_width(hidden_width)" in source for source in cells_with_tag(NOTEBOOK, "self-check"))
+    assert any("cu.check_hidden_width(hidden_width)" in source for source in cells_with_tag(NOTEBOOK, cf.SELF_CHECK))
     nb = nbformat.read(BOOK / NOTEBOOK, as_version=4)
     exercise = next(c.source for c in nb.cells if c.cell_type == "markdown" and ":label: ex-dense-width" in c.source)
     assert f"{checks.PARAM_BUDGET:,}" in exercise
@@ -286,15 +288,21 @@ def test_check_softmax_jacobian_table(answer, kind, words, solutions):
     assert_verdict(check_softmax_jacobian(answer_of(answer, solutions)), kind, words)
 
 
+@functools.cache
+def _reference_gradients():
+    """The chapter's reference solution of exercise 4.2, loaded when a test first needs it."""
+    return load_definitions(NOTEBOOK, cf.SOLUTION)["dense_layer_gradients"]
+
+
 def _gradients_then_a_step_on_W(X, Y, W, b):  # right values, but the caller's W is changed
-    dW, db = SOLUTIONS["dense_layer_gradients"](X, Y, W, b)
+    dW, db = _reference_gradients()(X, Y, W, b)
     W -= 0.1 * dW
     return dW, db
 
 
 def _gradients_on_centred_X(X, Y, W, b):
     X -= X.mean(axis=0)
-    return SOLUTIONS["dense_layer_gradients"](X, Y, W, b)
+    return _reference_gradients()(X, Y, W, b)
 
 
 DENSE_ANSWERS = [
@@ -308,7 +316,7 @@ DENSE_ANSWERS = [
     ("only dW", DENSE_WRONG["only dW"], "wrong", ("pair",)),
     ("a step on W", _gradients_then_a_step_on_W, "changed-input", ("`W`", "W.copy()")),
     ("centres X first", _gradients_on_centred_X, "wrong", ("`X`", "in place")),
-    ("tensors", lambda *a: tuple(map(torch.tensor, SOLUTIONS["dense_layer_gradients"](*a))), "passed", ()),
+    ("tensors", lambda *a: tuple(map(torch.tensor, _reference_gradients()(*a))), "passed", ()),
     ("None", DENSE_WRONG["None"], "wrong", ("pair",)),
     ("crashes", lambda X, Y, W, b: X @ W, "raised", ("ValueError", "dense_layer_gradients(X, Y, W, b)")),
 ]

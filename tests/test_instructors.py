@@ -1,21 +1,18 @@
-"""Instructor tooling: student versions, the grader, nbgrader, the student site and the guide.
+"""Instructor tooling: student versions, the grader, the student site and the guide.
 
 Executing notebooks is the slow part, so each one is executed as few times as possible:
 
-* Every chapter, once: one kernel runs the part of the chapter its self-checks need
-  (`check_slice`), first as the student version (every check fails, and nothing stops outside the
-  cells marked as needing an exercise), then with the reference solutions filled in (every check
-  passes). Static tests cover the rest: no solution line survives, the stubs replace exactly the
-  solution regions, a stub that stops the notebook (an answer outside a function) is marked.
+* Every chapter with exercises, once: one kernel runs its whole student version (it stops only in
+  the cells that the `needs-answer` rule tags `raises-exception`, and every check fails), then the
+  reference solutions filled in, re-running the solution, self-check and `raises-exception` cells
+  (every check passes). Static tests cover the rest: no solution line survives, the stubs replace
+  exactly the solution regions, the rule's tags are where it says.
 * Chapter 1, three times in full through the grader: a correct, a partly wrong and an untouched
-  submission. The untouched one is the whole-notebook "stops only at exercise stubs" test.
-* Chapter 1 once more, through nbgrader's autograder.
+  submission.
 * The student site: the book cut down to chapter 1 and its pages, built as instructor and as
   student edition. A full build executes every chapter (minutes); `make test-book` does that.
 """
 
-import ast
-import builtins
 import copy
 import csv
 import inspect
@@ -36,19 +33,24 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import course_utils as cu
-from course_utils import assign, grade
-from course_utils.checks import LOG_ENV_VAR, STRICT_ENV_VAR, CheckFailed, CheckResult, self_check
+from course_utils.checks import LOG_ENV_VAR, CheckFailed, CheckResult, self_check
+from tools import assign, grade
+from tools import chapter_format as cf
+from tools.chapter_format import BOOK, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-BOOK = ROOT / "book"
-CHAPTERS = sorted(BOOK.glob("*.ipynb"))
+CHAPTERS = cf.notebooks()
 FIRST = BOOK / "01_linear_models.ipynb"
 GUIDE = BOOK / "instructor_guide.md"
-# Subprocesses and kernels import this checkout's course_utils and find the environment's tools.
-ENV = {k: v for k, v in os.environ.items() if k not in (LOG_ENV_VAR, STRICT_ENV_VAR)}
-ENV["PYTHONPATH"] = os.pathsep.join([str(BOOK)] + ([ENV["PYTHONPATH"]] if ENV.get("PYTHONPATH") else []))
+# Subprocesses and kernels import this checkout's course_utils and tools, and find the environment's commands.
+ENV = {k: v for k, v in os.environ.items() if k != LOG_ENV_VAR}
+ENV["PYTHONPATH"] = os.pathsep.join([str(BOOK), str(ROOT)] + ([ENV["PYTHONPATH"]] if ENV.get("PYTHONPATH") else []))
 ENV["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), ENV.get("PATH", "")])
 chapters = pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
+# The stub that replaces a solution region, as the guide shows it.
+STUB_LINE = re.compile(
+    r'^(?P<indent>[ \t]*)raise NotImplementedError\((?P<message>"Exercise [^\n]*")\)[ \t]*$', re.MULTILINE
+)
+ANSWER_MISSING = ("NotImplementedError", "NameError")  # how a cell fails before an exercise is done
 
 
 def run(*args, cwd: Path = ROOT, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -64,12 +66,30 @@ def read(path: Path) -> nbformat.NotebookNode:
     return nbformat.read(path, as_version=4)
 
 
-def code_cells(nb) -> list:
-    return [c for c in nb.cells if c.cell_type == "code"]
+code_cells, tags = cf.code_cells, cf.tags
 
 
-def tags(cell) -> list[str]:
-    return cell.metadata.get("tags", [])
+def solution_regions(nb) -> list[str]:
+    """The reference code between the solution markers, region by region, in notebook order."""
+    pattern = rf"^[^\n]*{cf.BEGIN}[^\n]*\n(.*?)\n?^[^\n]*{cf.END}"
+    return [region for cell in code_cells(nb) for region in re.findall(pattern, cell.source, re.M | re.S)]
+
+
+def fill_in(student, answers: list[str | None]):
+    """A copy of a student version whose stubs are replaced, in order, by ``answers``.
+
+    Each answer is code with its full indentation, as between the solution markers; None keeps
+    that stub (the exercise stays unanswered).
+    """
+    filled, remaining = copy.deepcopy(student), list(answers)
+
+    def answer(stub: re.Match) -> str:
+        given = remaining.pop(0) if remaining else None
+        return stub.group(0) if given is None else given
+
+    for cell in code_cells(filled):
+        cell.source = STUB_LINE.sub(answer, cell.source)
+    return filled
 
 
 def normalise(text: str) -> str:
@@ -82,7 +102,7 @@ def normalise(text: str) -> str:
 def solution_parts(nb) -> tuple[set[str], set[str]]:
     """The distinctive lines of a chapter's solutions: code lines between the markers and text
     lines inside gated solutions that occur nowhere else in the chapter. Found here without
-    `course_utils.assign`, so the tests do not reuse what they test."""
+    `tools.assign`, so the tests do not reuse what they test."""
     code, text, outside, inside = [], [], set(), False
     for cell in nb.cells:
         region = False
@@ -95,8 +115,8 @@ def solution_parts(nb) -> tuple[set[str], set[str]]:
                     text.append(stripped)
                 elif not inside:
                     outside.add(stripped)
-            elif "### BEGIN SOLUTION" in line or "### END SOLUTION" in line:
-                region = "BEGIN" in line
+            elif cf.BEGIN in line or cf.END in line:
+                region = cf.BEGIN in line
             elif region:
                 code.append(stripped)
             else:
@@ -117,7 +137,7 @@ def plain(markdown_line: str) -> str | None:
 def student_dir(tmp_path_factory) -> Path:
     """Student versions of every chapter, written by the command instructors run."""
     out = tmp_path_factory.mktemp("student")
-    run(sys.executable, "-m", "course_utils.assign", "book/", "-o", out)
+    run(sys.executable, "-m", "tools.assign", "book/", "-o", out)
     return out
 
 
@@ -134,15 +154,15 @@ def test_exercises_fit_the_tools(path, student_dir):
         r"\{solution-start\}\s*(\S+)", "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     )
     assert set(starts) <= set(labels), f"solutions of unknown exercises: {set(starts) - set(labels)}"
-    solution_cells = [c for c in code_cells(nb) if assign.BEGIN in c.source]
+    solution_cells = [c for c in code_cells(nb) if cf.BEGIN in c.source]
     grade_ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in solution_cells]
     assert all(c.metadata.get("nbgrader", {}).get("solution") for c in solution_cells), "nbgrader solution metadata"
     assert len(set(grade_ids)) == len(grade_ids) and None not in grade_ids, f"nbgrader grade_ids: {grade_ids}"
     for cell in code_cells(student):  # an answer outside a function stops the notebook at its stub: say so
-        if assign.STUB_LINE.search(cell.source) and assign.runs_into_stub(cell.source):
-            assert assign.RAISES_TAG in tags(cell), cell.source
+        if any(stub["indent"] == "" for stub in STUB_LINE.finditer(cell.source)):
+            assert cf.RAISES in tags(cell), cell.source
     for cell in code_cells(nb):
-        if assign.CHECK_TAG in tags(cell):
+        if cf.SELF_CHECK in tags(cell):
             one = new_notebook(cells=[cell])
             assert grade.expected_checks(one), f"self-check cell calls no @self_check function of cu: {cell.source}"
 
@@ -154,7 +174,7 @@ def test_exercises_fit_the_tools(path, student_dir):
 def test_student_versions_contain_no_solution(path, student_dir):
     nb, student = read(path), read(student_dir / path.name)
     solution_code, solution_text = solution_parts(nb)
-    if any(assign.BEGIN in c.source for c in code_cells(nb)):
+    if any(cf.BEGIN in c.source for c in code_cells(nb)):
         assert solution_code, "no solution line is distinctive: the test could not see a leak"
     student_lines = {line.strip() for cell in student.cells for line in cell.source.splitlines()}
     assert not solution_code & student_lines, f"solution code in the student version: {solution_code & student_lines}"
@@ -167,20 +187,20 @@ def test_student_versions_contain_no_solution(path, student_dir):
 @chapters
 def test_stubs_replace_exactly_the_solution_regions(path, student_dir):
     nb, student = read(path), read(student_dir / path.name)
-    regions = assign.solution_regions(nb)
-    assert len(assign.STUB_LINE.findall("\n".join(c.source for c in code_cells(student)))) == len(regions)
+    regions = solution_regions(nb)
+    assert len(STUB_LINE.findall("\n".join(c.source for c in code_cells(student)))) == len(regions)
 
     def lines(notebook, drop) -> list[str]:
         return ["\n".join(line for line in c.source.splitlines() if not drop(line)) for c in code_cells(notebook)]
 
-    filled = assign.fill_in(student, regions)
+    filled = fill_in(student, regions)
     assert lines(filled, lambda line: line.startswith(assign.NEEDS_PREFIX)) == lines(
-        nb, lambda line: assign.BEGIN in line or assign.END in line
+        nb, lambda line: cf.BEGIN in line or cf.END in line
     ), "filling in the references must give the chapter's code back"
     exercises = {e.label: e for e in assign.find_exercises(nb, assign.chapter_number(nb, path))}
     for source_cell, student_cell in zip(code_cells(nb), code_cells(student)):
         label = source_cell.metadata.get("nbgrader", {}).get("grade_id")
-        if assign.BEGIN in source_cell.source and label in exercises:
+        if cf.BEGIN in source_cell.source and label in exercises:
             exercise = exercises[label]
             assert f'"Exercise {exercise.number} ({exercise.title or label}): ' in student_cell.source
 
@@ -188,98 +208,19 @@ def test_stubs_replace_exactly_the_solution_regions(path, student_dir):
 @chapters
 def test_student_versions_keep_checks_and_clear_outputs(path, student_dir):
     nb, student = read(path), read(student_dir / path.name)
-    assert student.metadata["course"] == {"edition": "student", "source": path.name}
+    assert student.metadata[cf.COURSE] == {cf.EDITION: "student", cf.SOURCE: path.name}
     assert all(not c.outputs and c.execution_count is None for c in code_cells(student))
-    checks = [c.source for c in code_cells(nb) if assign.CHECK_TAG in tags(c)]
+    checks = [c.source for c in code_cells(nb, cf.SELF_CHECK)]
     kept = [
         "\n".join(line for line in c.source.splitlines() if not line.startswith(assign.NEEDS_PREFIX))
-        for c in code_cells(student)
-        if assign.CHECK_TAG in tags(c)
+        for c in code_cells(student, cf.SELF_CHECK)
     ]
     assert kept == checks
     for source, cell in zip(code_cells(nb), code_cells(student)):  # the same code cells, in order
-        marked = cell.source.startswith(assign.NEEDS_PREFIX) or assign.runs_into_stub(cell.source)
-        assert marked == (assign.RAISES_TAG in tags(cell)) or assign.RAISES_TAG in tags(source)
-
-
-def _mutated(source: str) -> set[str]:
-    """Names a cell may change without rebinding them: ``x.method()`` or ``f(x, ...)`` as a
-    statement (``f(x[i])`` only reads ``x``), ``x.attr = ...``, ``x[i] = ...``, ``x += ...``
-    (outside function bodies)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    names, scopes = set(), (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
-
-    def base(node):
-        while isinstance(node, (ast.Attribute, ast.Subscript)):
-            node = node.value
-        return node.id if isinstance(node, ast.Name) else None
-
-    def visit(node):
-        if isinstance(node, scopes):
-            return
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-            call = node.value
-            names.add(base(call.func) if isinstance(call.func, ast.Attribute) else None)
-            names.add(call.args[0].id if call.args and isinstance(call.args[0], ast.Name) else None)
-        targets = (
-            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AugAssign) else []
-        )
-        names.update(
-            base(t) for t in targets if isinstance(t, (ast.Attribute, ast.Subscript)) or isinstance(node, ast.AugAssign)
-        )
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(tree)
-    return names - {None}
-
-
-def _reads(source: str) -> set[str]:
-    """The global names a cell reads before it binds them: those it never binds, and those whose
-    first mention (the first top-level statement that names them) reads them, as ``x = x + 1``."""
-    names = assign.cell_names(source)
-    try:
-        statements = ast.parse(source).body
-    except SyntaxError:
-        return names.used
-    reads = names.used - names.bound
-    for name in names.used & names.bound:
-        first = next(
-            (s for s in statements if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(s))), None
-        )
-        if first is None or any(
-            isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load) for n in ast.walk(first)
-        ):
-            reads.add(name)
-    return reads
-
-
-def check_slice(nb) -> list[int]:
-    """The code cells the self-checks need: the solution and check cells and, transitively, for
-    each name they read before binding it (`_reads`), the latest earlier cell that binds it and the
-    cells after that which may change it (`_mutated`; not for imported modules, whose calls are
-    functions). Names come from `symtable`, so a function's locals are not dependencies."""
-    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    names = {i: assign.cell_names(nb.cells[i].source) for i in code}
-    modules = set().union(*(n.imported for n in names.values())) if names else set()
-    mutated = {i: _mutated(nb.cells[i].source) - modules for i in code}
-    reads = {i: _reads(nb.cells[i].source) for i in code}
-    needed = {i for i in code if {assign.CHECK_TAG, assign.SOLUTION_TAG} & set(tags(nb.cells[i]))}
-    frontier = sorted(needed)
-    while frontier:
-        i = frontier.pop()
-        for name in reads[i] - set(dir(builtins)):
-            binders = [j for j in code if j < i and name in names[j].bound]
-            if not binders:
-                continue
-            for j in [binders[-1]] + [j for j in code if binders[-1] < j < i and name in mutated[j]]:
-                if j not in needed:
-                    needed.add(j)
-                    frontier.append(j)
-    return sorted(needed)
+        needs = cf.NEEDS_ANSWER in tags(source)
+        value_answer = any(line.startswith(cf.BEGIN) for line in source.source.splitlines())
+        assert cell.source.startswith(assign.NEEDS_PREFIX) == needs and cf.NEEDS_ANSWER not in tags(cell)
+        assert (cf.RAISES in tags(cell)) == (needs or value_answer or cf.RAISES in tags(source)), cell.source
 
 
 def _set_log(path: Path):
@@ -296,46 +237,57 @@ def _log(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-@chapters
-def test_reference_solutions_pass_every_check_and_stubs_fail_cleanly(path, student_dir, tmp_path):
-    """One kernel: first the student version's slice (stubs: every check fails, nothing stops
-    outside the marked cells), then the reference answers filled in, re-running the cells whose
-    result depends on an answer (every check passes)."""
-    nb, student = read(path), read(student_dir / path.name)
-    filled = assign.fill_in(student, assign.solution_regions(nb))
-    expected = grade.expected_checks(nb)
-    cells = check_slice(filled)
-    if not cells:
-        assert not expected and not assign.solution_regions(nb)  # no exercise: nothing to run
-        return
-    rerun = [
-        i for i in cells if {assign.CHECK_TAG, assign.SOLUTION_TAG, assign.RAISES_TAG} & set(tags(student.cells[i]))
-    ]
-    stubs, answers = tmp_path / "stubs.jsonl", tmp_path / "answers.jsonl"
-    run_nb = new_notebook(metadata=student.metadata)
-    run_nb.cells = [
-        copy.deepcopy(c)
-        for c in [_set_log(stubs)]
-        + [student.cells[i] for i in cells]
-        + [_set_log(answers)]
-        + [filled.cells[i] for i in rerun]
-    ]
-    for k, cell in enumerate(run_nb.cells):
-        cell.id = f"run-{k}"  # a cell appears twice: as a stub, then filled in
+def _execute(nb) -> None:
+    """Run every cell of ``nb`` in one fresh kernel in book/, errors allowed (each stays in its outputs)."""
+    for k, cell in enumerate(nb.cells):
+        cell.id = f"run-{k}"  # a cell may appear twice: as a stub, then filled in
     NotebookClient(
-        run_nb, timeout=600, allow_errors=True, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}}
+        nb, timeout=600, allow_errors=True, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}}
     ).execute(env=ENV)
-    first, second = run_nb.cells[1 : len(cells) + 1], run_nb.cells[len(cells) + 2 :]
 
-    unexpected = _errors([c for c in first if assign.RAISES_TAG not in tags(c)])
-    assert not unexpected, "the student version stopped outside the cells marked as needing an exercise:\n" + "\n".join(
-        unexpected
+
+@chapters
+def test_student_version_stops_only_where_tagged_and_the_reference_answers_pass(path, student_dir, tmp_path):
+    """One kernel: the whole student version, then the reference answers filled in.
+
+    The student version stops only in the cells it tags raises-exception, and each of the cells it
+    tagged (from needs-answer, or an answer outside a function) stops with NotImplementedError or
+    NameError: so the source's needs-answer tags are right, neither missing nor superfluous. Every
+    check fails there. Then the solution, self-check and raises-exception cells run again with the
+    reference answers filled in: no error, and every check passes.
+    """
+    nb, student = read(path), read(student_dir / path.name)
+    expected, regions = grade.expected_checks(nb), solution_regions(nb)
+    if not regions:  # no exercise: the student version is the chapter's code, nothing can stop
+        assert not expected and [c.source for c in code_cells(student)] == [c.source for c in code_cells(nb)]
+        return
+    filled = fill_in(student, regions)
+    rerun = [i for i, c in enumerate(student.cells) if {cf.SELF_CHECK, cf.SOLUTION, cf.RAISES} & set(tags(c))]
+    stubs, answers = tmp_path / "stubs.jsonl", tmp_path / "answers.jsonl"
+    first, second = [copy.deepcopy(c) for c in code_cells(student)], [copy.deepcopy(filled.cells[i]) for i in rerun]
+    run_nb = new_notebook(metadata=student.metadata)
+    run_nb.cells = [_set_log(stubs), *first, _set_log(answers), *second]  # executed in place: first, second
+    _execute(run_nb)
+
+    unexpected = [
+        f"{o.ename}: {o.evalue}\n{c.source}"
+        for c in first
+        for o in c.outputs
+        if o.output_type == "error" and not (cf.RAISES in tags(c) and o.ename in ANSWER_MISSING)
+    ]
+    assert not unexpected, (
+        "the student version stopped outside the cells tagged raises-exception, or with an error other than "
+        f"{' or '.join(ANSWER_MISSING)}:\n" + "\n".join(unexpected)
     )
+    superfluous = [
+        c.source
+        for source, c in zip(code_cells(nb), first)
+        if cf.RAISES in tags(c) and cf.RAISES not in tags(source) and not _errors([c])
+    ]
+    assert not superfluous, "tagged raises-exception by the student version, but ran:\n" + "\n".join(superfluous)
     results = _log(stubs)
     assert not any(r["passed"] for r in results), f"checks passed on stubs: {results}"
-    unmarked_checks = new_notebook(
-        cells=[c for c in first if assign.CHECK_TAG in tags(c) and assign.RAISES_TAG not in tags(c)]
-    )
+    unmarked_checks = new_notebook(cells=[c for c in first if cf.SELF_CHECK in tags(c) and cf.RAISES not in tags(c)])
     assert {r["name"] for r in results} == set(grade.expected_checks(unmarked_checks))
 
     assert not _errors(second), "with the reference solutions:\n" + "\n".join(_errors(second))
@@ -345,8 +297,9 @@ def test_reference_solutions_pass_every_check_and_stubs_fail_cleanly(path, stude
 
 # --- The parts of the format that chapter 1 does not exercise: a small made-up chapter ---------
 
+NEEDS = {"tags": [cf.NEEDS_ANSWER]}
 SOLUTION = {
-    "tags": ["exercise-solution"],
+    "tags": [cf.SOLUTION],
     "nbgrader": {"solution": True, "grade": False, "locked": False, "grade_id": "ex-toy", "schema_version": 3},
 }
 
@@ -358,8 +311,8 @@ def toy_chapter(
     ),
     metadata: dict | None = None,
 ):
-    """A chapter with one exercise, text around its solution, a later cell that uses the answer, and
-    a non-gated solution block."""
+    """A chapter with one exercise, text around its solution, later cells tagged as needing the
+    answer, a non-gated solution block, and an exercise whose answer is a value."""
     return new_notebook(
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
         cells=[
@@ -376,9 +329,9 @@ def toy_chapter(
             new_markdown_cell(
                 "Because doubling adds a number to itself.\n\n:::{solution-end}\n:::\n\nAfter the solution."
             ),
-            new_code_cell("check(double)", metadata={"tags": ["self-check"]}),
-            new_code_cell("table = [double(i) for i in range(3)]"),
-            new_code_cell("print(sum(table))"),
+            new_code_cell("check(double)", metadata={"tags": [cf.SELF_CHECK]}),
+            new_code_cell("table = [double(i) for i in range(3)]", metadata=NEEDS),
+            new_code_cell("print(sum(table))", metadata=NEEDS),
             new_code_cell("print('independent cell ran')"),
             new_markdown_cell("::::{solution} ex-toy\n:class: dropdown\n\n```python\nsecret = 42\n```\n::::\nThe end."),
             new_markdown_cell(
@@ -387,10 +340,10 @@ def toy_chapter(
             ),
             new_code_cell(
                 "### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION",
-                metadata={"tags": ["exercise-solution"], "nbgrader": dict(SOLUTION["nbgrader"], grade_id="ex-value")},
+                metadata={"tags": [cf.SOLUTION], "nbgrader": dict(SOLUTION["nbgrader"], grade_id="ex-value")},
             ),
             new_markdown_cell(":::{solution-end}\n:::"),
-            new_code_cell("print('answer is', answer)", metadata={"tags": ["self-check"]}),
+            new_code_cell("print('answer is', answer)", metadata={"tags": [cf.SELF_CHECK, cf.NEEDS_ANSWER]}),
             new_code_cell("print('last cell ran')"),
         ],
     )
@@ -417,7 +370,7 @@ def test_code_inside_a_solution_must_be_a_solution_cell():
 
 def test_cells_that_need_an_exercise_say_so_and_everything_else_runs():
     student = assign.student_version(toy_chapter(), Path("07_toy.ipynb"))
-    marked = [c.source for c in code_cells(student) if assign.RAISES_TAG in tags(c)]
+    marked = [c.source for c in code_cells(student, cf.RAISES)]
     needs_double, needs_value = "# Needs Exercise 7.1 (Double it) above", "# Needs Exercise 7.2 (A value) above"
     assert [m.splitlines()[0].split(":")[0] for m in marked] == [
         needs_double,
@@ -432,7 +385,7 @@ def test_cells_that_need_an_exercise_say_so_and_everything_else_runs():
         "print('answer is', answer)",
     ]
     NotebookClient(student, timeout=60, allow_errors=True, kernel_name="python3").execute(env=ENV)
-    assert not _errors([c for c in code_cells(student) if assign.RAISES_TAG not in tags(c)])
+    assert not _errors([c for c in code_cells(student) if cf.RAISES not in tags(c)])
     outputs = {c.source.splitlines()[-1]: "".join(o.get("text", "") for o in c.outputs) for c in code_cells(student)}
     assert outputs["check(double)"] == "not attempted\n"
     assert outputs["print('independent cell ran')"] == "independent cell ran\n"
@@ -440,10 +393,17 @@ def test_cells_that_need_an_exercise_say_so_and_everything_else_runs():
     assert "NotImplementedError" in _errors([code_cells(student)[3]])[0]  # table = [double(i) ...]
 
 
+def test_a_cell_tagged_needs_answer_before_any_exercise_is_an_error():
+    chapter = toy_chapter()
+    chapter.cells[1].metadata["tags"] = [cf.NEEDS_ANSWER]
+    with pytest.raises(assign.AssignError, match="needs-answer' comes before any exercise"):
+        assign.student_version(chapter, Path("07_toy.ipynb"))
+
+
 # --- Checks -------------------------------------------------------------------------------------
 
 
-def test_checks_keep_their_name_log_results_and_raise_only_when_strict(tmp_path, monkeypatch, capsys):
+def test_checks_keep_their_name_and_log_results(tmp_path, monkeypatch, capsys):
     @self_check("Exercise 0.1 (demo)")
     def check_demo(value) -> None:
         if value != 1:
@@ -451,15 +411,9 @@ def test_checks_keep_their_name_log_results_and_raise_only_when_strict(tmp_path,
 
     assert check_demo.check_name == "Exercise 0.1 (demo)"
     monkeypatch.setenv(LOG_ENV_VAR, str(tmp_path / "log.jsonl"))
-    assert check_demo(1).passed and not check_demo(2).passed  # a wrong answer never raises by default
-    monkeypatch.setenv(STRICT_ENV_VAR, "1")
-    with pytest.raises(AssertionError, match="not one yet"):
-        check_demo(2)
-    assert check_demo(1).passed
-    monkeypatch.setenv(STRICT_ENV_VAR, "0")
-    assert not check_demo(2).passed
-    assert [r["passed"] for r in _log(tmp_path / "log.jsonl")] == [True, False, False, True, False]
-    assert capsys.readouterr().out.count("❌ Exercise 0.1 (demo): not one yet\n   Hint: try 1") == 3
+    assert check_demo(1).passed and not check_demo(2).passed  # a wrong answer never raises
+    assert [r["passed"] for r in _log(tmp_path / "log.jsonl")] == [True, False]
+    assert capsys.readouterr().out.count("❌ Exercise 0.1 (demo): not one yet\n   Hint: try 1") == 1
 
 
 def _stub(*args, **kwargs):
@@ -500,16 +454,16 @@ TENSOR_STEP = (
 @pytest.fixture(scope="module")
 def graded(student_dir, tmp_path_factory) -> tuple[dict, dict]:
     """alice answered everything, bob one exercise right and two wrong, carol nothing."""
-    student, reference = read(student_dir / FIRST.name), assign.solution_regions(read(FIRST))
+    student, reference = read(student_dir / FIRST.name), solution_regions(read(FIRST))
     folder = tmp_path_factory.mktemp("grading")
     submissions = {"alice": reference, "bob": [reference[0], WRONG_GD, TENSOR_STEP], "carol": []}
     for name, answers in submissions.items():
         (folder / "submitted" / name).mkdir(parents=True)
-        nbformat.write(assign.fill_in(student, answers), folder / "submitted" / name / FIRST.name)
+        nbformat.write(fill_in(student, answers), folder / "submitted" / name / FIRST.name)
     run(
         sys.executable,
         "-m",
-        "course_utils.grade",
+        "tools.grade",
         "submitted",
         "-o",
         "scores.csv",
@@ -558,7 +512,7 @@ def test_untouched_submission_runs_to_the_end_and_stops_only_at_stubs(graded):
 
 def test_grader_expects_the_checks_of_the_chapter_even_if_cells_were_deleted(student_dir, tmp_path):
     student = read(student_dir / FIRST.name)
-    student.cells = [c for c in student.cells if assign.CHECK_TAG not in tags(c)]
+    student.cells = [c for c in student.cells if cf.SELF_CHECK not in tags(c)]
     renamed = tmp_path / "alice" / "my work.ipynb"
     renamed.parent.mkdir()
     nbformat.write(student, renamed)
@@ -578,54 +532,23 @@ def test_grader_scores_an_unreadable_submission_zero(tmp_path):
     assert result["errors"][0]["ename"] == "UnreadableNotebook"
 
 
-# --- nbgrader, as the guide describes it ---------------------------------------------------------
-
-
-def guide_python_block(containing: str) -> str:
-    blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), re.S)
-    return next(b for b in blocks if containing in b)
-
-
-def test_nbgrader_generates_and_autogrades_a_chapter(tmp_path):
-    course = tmp_path / "course"
-    run(sys.executable, "-m", "course_utils.assign", FIRST, "-o", course / "source", "--nbgrader")
-    (course / "nbgrader_config.py").write_text(guide_python_block("COURSE_CHECK_STRICT"))
-    run("nbgrader", "generate_assignment", FIRST.stem, cwd=course)
-    release = read(course / "release" / FIRST.stem / FIRST.name)
-    solution_code, solution_text = solution_parts(read(FIRST))
-    release_lines = {line.strip() for c in release.cells for line in c.source.splitlines()}
-    assert not (solution_code | solution_text) & release_lines
-    checks = [c for c in code_cells(release) if assign.CHECK_TAG in tags(c)]
-    assert checks and all(c.metadata["nbgrader"]["grade"] and c.metadata["nbgrader"]["locked"] for c in checks)
-
-    first_answer = assign.solution_regions(read(FIRST))[0]
-    stubs = [c for c in code_cells(release) if c.metadata.get("nbgrader", {}).get("solution")]
-    stubs[0].source = re.sub(
-        r"^ *# YOUR CODE HERE\n *raise NotImplementedError\(\)", first_answer, stubs[0].source, flags=re.M
-    )
-    submitted = course / "submitted" / "bob" / FIRST.stem / FIRST.name
-    submitted.parent.mkdir(parents=True)
-    nbformat.write(release, submitted)
-    run("nbgrader", "autograde", FIRST.stem, cwd=course)
-    run("nbgrader", "export", cwd=course)
-    row = next(csv.DictReader(open(course / "grades.csv")))
-    assert (row["student_id"], float(row["score"]), float(row["max_score"])) == ("bob", 1.0, len(checks))
+# --- The student book ---------------------------------------------------------------------------
 
 
 def test_student_book_of_the_repository_can_be_pushed_and_launched(tmp_path):
     out = assign.write_student_book(ROOT, tmp_path / "student-book", branch="spring")
-    config, toc = (yaml.safe_load((out / name).read_text()) for name in ("_config.yml", "_toc.yml"))
+    config, pages = cf.config(out), cf.pages(cf.site_map(out))
     assert config["repository"]["branch"] == "spring" and config["sphinx"]["config"]["hide_solutions"] is True
-    assert all(not assign.INSTRUCTOR_PAGE.search(page) for page in assign.toc_pages(toc))
+    assert not any(cf.is_instructor_page(page) for page in pages) and "book/instructor_guide" not in pages
     assert not (out / "book" / GUIDE.name).exists()
     assert sorted(p.name for p in (out / "book").glob("*.ipynb")) == sorted(
-        p.name for p in CHAPTERS if f"book/{p.stem}" in assign.toc_pages(toc)
+        p.name for p in CHAPTERS if f"book/{p.stem}" in pages
     )
     for needed in ["pyproject.toml", "requirements.txt", "book/course_utils/__init__.py", ".gitignore"] + [
         p.relative_to(ROOT).as_posix() for p in (ROOT / "binder").glob("*")
     ]:
         assert (out / needed).is_file(), f"{needed} is missing: Binder or pip could not install the student branch"
-    assert all(read(nb).metadata["course"]["edition"] == "student" for nb in (out / "book").glob("*.ipynb"))
+    assert all(cf.course_metadata(read(nb))[cf.EDITION] == "student" for nb in (out / "book").glob("*.ipynb"))
 
 
 # --- The student site: chapter 1 built as instructor and as student edition ----------------------
@@ -633,24 +556,17 @@ def test_student_book_of_the_repository_can_be_pushed_and_launched(tmp_path):
 
 def _mini_book(root: Path) -> Path:
     """A copy of the book whose table of contents keeps the Markdown pages and chapter 1."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    for part in toc["parts"]:
-        part["chapters"] = [
-            c
-            for c in part["chapters"]
-            if not (BOOK / f"{Path(c['file']).name}.ipynb").exists() or c["file"] == f"book/{FIRST.stem}"
-        ]
-    toc["parts"] = [part for part in toc["parts"] if part["chapters"]]
-    others = [p.name for p in CHAPTERS if p != FIRST]
+    others = [p for p in CHAPTERS if p != FIRST]
+    site = cf.without_pages(cf.site_map(), lambda page: cf.page_file(page) in others)
     shutil.copytree(
         BOOK,
         root / "book",
         ignore=shutil.ignore_patterns(
-            *others, "course_utils", "*.egg-info", "__pycache__", ".ipynb_checkpoints", "_build"
+            *[p.name for p in others], "course_utils", "*.egg-info", "__pycache__", ".ipynb_checkpoints", "_build"
         ),
     )
-    (root / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
-    shutil.copy(ROOT / "_config.yml", root / "_config.yml")
+    (root / cf.TOC_FILE).write_text(cf.toc_yaml(site))
+    shutil.copy(ROOT / cf.CONFIG_FILE, root / cf.CONFIG_FILE)
     return root
 
 
@@ -659,7 +575,7 @@ def sites(tmp_path_factory) -> tuple[Path, Path]:
     """The instructor and student editions of the cut-down book, built with Jupyter Book."""
     tmp = tmp_path_factory.mktemp("site")
     instructor = _mini_book(tmp / "instructor")
-    run(sys.executable, "-m", "course_utils.assign", instructor, "--site", "-o", tmp / "student")
+    run(sys.executable, "-m", "tools.assign", instructor, "--site", "-o", tmp / "student")
     builds = {
         book: subprocess.Popen(
             [Path(sys.executable).parent / "jupyter-book", "build", book, "--keep-going"],
@@ -724,7 +640,7 @@ def test_student_edition_shows_exercises_stubs_and_checks_but_not_the_guide(site
 
 
 def test_guide_is_a_part_of_its_own_after_the_chapters():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    toc = yaml.safe_load((ROOT / cf.TOC_FILE).read_text())
     captions = [p["caption"] for p in toc["parts"]]
     assert captions[-1] == "For instructors" and captions.index("Chapters") < len(captions) - 1
     assert toc["parts"][-1]["chapters"] == [{"file": "book/instructor_guide"}]
@@ -736,8 +652,8 @@ def test_guide_commands_exist():
     lines = [line for block in re.findall(r"```bash\n(.*?)```", guide, re.S) for line in block.splitlines()]
     commands = [line.split(" #")[0] for line in lines]  # the command, then "# or: make ..." in comments
     commands += [m for line in lines if " #" in line for m in re.findall(r"\bmake [\w-]+", line.split(" #", 1)[1])]
-    commands += re.findall(r"`((?:make|python -m course_utils\.\w+) [^`]*)`", guide)
-    parsers = {"course_utils.assign": assign.build_parser(), "course_utils.grade": grade.build_parser()}
+    commands += re.findall(r"`((?:make|python -m tools\.\w+) [^`]*)`", guide)
+    parsers = {"tools.assign": assign.build_parser(), "tools.grade": grade.build_parser()}
     checked = set()
     for line in commands:
         words = shlex.split(line)
@@ -748,8 +664,8 @@ def test_guide_commands_exist():
             for target in [w for w in words[1:] if "=" not in w]:
                 assert re.search(rf"^{target}:", makefile, re.M), f"make {target}: no such target"
                 checked.add(target)
-    assert {"course_utils.assign", "course_utils.grade", "student", "book-student", "grade"} <= checked
-    assert "course_utils.assign . --site -o _build/student-src" in makefile
+    assert {"tools.assign", "tools.grade", "student", "book-student", "grade"} <= checked
+    assert "tools.assign . --site -o _build/student-src" in makefile
 
 
 def test_guide_gives_a_time_for_every_chapter():

@@ -4,34 +4,17 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import nbtools  # noqa: E402
+from tools import chapter_format as cf
+from tools import nbtools
+from tools.chapter_format import ROOT
 
-from benchmarks.execute import cpu_only_reason  # noqa: E402
-
-ROOT = nbtools.ROOT
-NOTEBOOKS = nbtools.chapter_paths()
+NOTEBOOKS = cf.notebooks()
 CHAPTERS = [p for p in NOTEBOOKS if re.match(r"\d\d_", p.name)]  # numbered chapters; others are appendices
 ids = [p.name for p in NOTEBOOKS]
-
-
-def _toc_files() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [chapter["file"] for chapter in part["chapters"]]
-    return files
-
-
-def _code(nb):
-    return [c for c in nb.cells if c.cell_type == "code"]
 
 
 def _markdown(nb) -> str:
@@ -60,26 +43,26 @@ def test_valid_nbformat_with_a_python_kernelspec(nb):
 
 def test_outputs_and_execution_counts_are_cleared(nb):
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
-    assert not dirty, f"cells {dirty} carry outputs: run `python tools/nbtools.py clear <notebook>`"
+    assert not dirty, f"cells {dirty} carry outputs: run `python -m tools.nbtools clear <notebook>`"
 
 
 def test_first_code_cell_is_the_colab_setup_from_config(nb):
-    first = _code(nb)[0]
-    assert first.metadata.get("tags") == nbtools.COLAB_TAGS, "run `make sync-colab`"
+    first = cf.code_cells(nb)[0]
+    assert first.metadata.get("tags") == cf.COLAB_TAGS, "run `make sync-colab`"
     assert nb.cells[0].cell_type == "markdown" and nb.cells[1] is first, "the set-up cell follows the title"
     assert first.source == nbtools.colab_cell_source(), "run `make sync-colab`"
-    url, branch = nbtools.repository()
+    url, branch = cf.repository()
     assert f"git+{url}@{branch}" in first.source and 'if "google.colab" in sys.modules:' in first.source
 
 
 def test_colab_cell_installs_from_the_configured_repository():
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config = cf.config()
     url, branch = config["repository"]["url"], config["repository"]["branch"]
     assert f'"course-utils @ git+{url}@{branch}"' in nbtools.colab_cell_source()
 
 
 def test_every_notebook_is_in_the_toc_and_every_toc_entry_exists():
-    toc = _toc_files()
+    toc = cf.pages(cf.site_map())
     for path in NOTEBOOKS:
         assert path.relative_to(ROOT).with_suffix("").as_posix() in toc, f"{path.name} is not in _toc.yml"
     for entry in toc:
@@ -93,7 +76,7 @@ def test_chapter_skeleton(chapter):
     assert not re.search(r"^# \d", text, re.M), "no hand-written chapter number: _toc.yml numbers chapters"
     for heading in ("**What you will learn**", "**What you need**", "## Summary", "## Exercises", "## Further reading"):
         assert heading in text, f"missing {heading}"
-    code = "\n".join(c.source for c in _code(nb))
+    code = "\n".join(c.source for c in cf.code_cells(nb))
     assert "cu.set_seed(" in code and "cu.set_style()" in code
 
 
@@ -109,22 +92,22 @@ def test_exercises_have_gated_solutions_and_self_checks(chapter):
         solution = [c for c in cells[start:end] if c.cell_type == "code"]
         assert solution, f"{label}: no solution code"
         for cell in solution:
-            assert "exercise-solution" in cell.metadata.get("tags", [])
-            assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
+            assert cf.SOLUTION in cf.tags(cell)
+            assert cf.BEGIN in cell.source and cf.END in cell.source
             assert cell.metadata["nbgrader"]["solution"] is True
         following = []  # the cells after the solution, up to the next exercise
         for cell in cells[end + 1 :]:
             if cell.source.startswith(":::{exercise}"):
                 break
             following.append(cell)
-        checks = [c for c in following if c.cell_type == "code" and "self-check" in c.metadata.get("tags", [])]
+        checks = [c for c in following if c.cell_type == "code" and cf.SELF_CHECK in cf.tags(c)]
         assert checks, f"{label}: a code cell tagged self-check must follow the solution"
         assert re.search(r"cu\.check_\w+\(", checks[0].source), f"{label}: the self-check cell must call cu.check_..."
 
 
 def _glue_patterns(nb) -> list[str]:
     """Regexes of the names glued in code; f-string names like f"ch2_b{size}_steps" become ch2_b\\w+_steps."""
-    code = "\n".join(c.source for c in _code(nb))
+    code = "\n".join(c.source for c in cf.code_cells(nb))
     names = re.findall(r"glue\(\s*f?[\"']([^\"']+)[\"']", code)
     return [re.sub(r"\\\{[^}]*\\\}", r"\\w+", re.escape(name)) for name in names]
 
@@ -139,14 +122,14 @@ def test_every_glued_name_used_in_prose_is_glued_in_code(nb):
 def test_glue_names_are_unique_across_the_book():
     seen = {}
     for path in NOTEBOOKS:
-        code = "\n".join(c.source for c in _code(nbformat.read(path, as_version=4)))
+        code = "\n".join(c.source for c in cf.code_cells(nbformat.read(path, as_version=4)))
         for name in set(re.findall(r"glue\(\s*[\"'](\w+)[\"']", code)):
             assert name not in seen, f"{name} glued in {seen.get(name)} and {path.name}"
             seen[name] = path.name
 
 
 def test_plotting_cells_have_alt_text(nb):
-    plotting = [c for c in _code(nb) if re.search(r"plt\.show\(\)|cu\.(plot_\w+|show_digits)\(", c.source)]
+    plotting = [c for c in cf.code_cells(nb) if re.search(r"plt\.show\(\)|cu\.(plot_\w+|show_digits)\(", c.source)]
     for cell in plotting:
         alt = cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
         assert len(alt) > 30, f"figure without meaningful alt text: {cell.source[:60]!r}"
@@ -155,7 +138,7 @@ def test_plotting_cells_have_alt_text(nb):
 def test_course_utils_is_pip_installable(tmp_path):
     source = tmp_path / "src"  # a copy, so the build leaves nothing behind in the repository
     shutil.copytree(
-        ROOT / "book" / "course_utils", source / "book" / "course_utils", ignore=shutil.ignore_patterns("__pycache__")
+        cf.BOOK / "course_utils", source / "book" / "course_utils", ignore=shutil.ignore_patterns("__pycache__")
     )
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
@@ -181,14 +164,34 @@ def test_course_utils_is_pip_installable(tmp_path):
     assert {"course_utils/__init__.py", "course_utils/checks/__init__.py", "course_utils/train.py"} <= installed
 
 
+def test_course_utils_holds_only_what_the_chapters_import():
+    # Every module of the learner's package is loaded by `import course_utils as cu`: the package
+    # holds what the chapters use, and the instructor tools live in tools/.
+    files = {p.relative_to(cf.BOOK).with_suffix("").as_posix() for p in (cf.BOOK / "course_utils").rglob("*.py")}
+    modules = {name.removesuffix("/__init__") for name in files}
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, course_utils; print(*sorted(m for m in sys.modules if m.startswith('course_utils')))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=cf.BOOK,
+        check=True,
+    ).stdout.split()
+    loaded = {m.replace(".", "/") for m in loaded}
+    assert modules == loaded, f"not loaded by `import course_utils`: {sorted(modules - loaded)}"
+
+
 DEVICE_USE = re.compile(r"get_device\(|\.to\(device|device=|cu\.fit\(|load_mnist\(")
 
 
 def test_each_notebook_uses_the_device_or_says_why_not(nb):
     # A forced-CUDA run (gpu.yml, the benchmark) expects every notebook to use the GPU, except one
     # that declares in its metadata `course.cpu_only` why it cannot: NumPy alone, no model.
-    code = "\n".join(c.source for c in _code(nb))
-    reason = cpu_only_reason(nb)
+    code = "\n".join(c.source for c in cf.code_cells(nb))
+    reason = cf.cpu_only_reason(nb)
     if reason is None:
         assert "get_device(" in code, (
             "the notebook never calls cu.get_device(), so on a GPU it would stay on "

@@ -1,11 +1,9 @@
 """The progress bar of `cu.fit` leaves one clean line in an executed notebook (and so in the book)."""
 
-from pathlib import Path
-
 import nbclient
 import nbformat
 
-BOOK = Path(__file__).resolve().parents[1] / "book"
+from tools.chapter_format import BOOK
 
 
 def test_progress_bar_is_a_single_updated_display_in_a_notebook():

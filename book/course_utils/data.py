@@ -60,7 +60,13 @@ def standardize_images(images: torch.Tensor) -> torch.Tensor:
     return (images - MNIST_MEAN) / MNIST_STD
 
 
-def load_mnist(root=None, *, device=None, download: bool = True, allow_fallback: bool = True) -> MNISTData:
+def load_mnist(
+    root: str | Path | None = None,
+    *,
+    device: torch.device | str | None = None,
+    download: bool = True,
+    allow_fallback: bool = True,
+) -> MNISTData:
     """Load MNIST as in-memory tensors through `torchvision.datasets.MNIST`.
 
     torchvision downloads the files once into ``root/MNIST/raw`` and verifies their MD5

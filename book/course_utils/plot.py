@@ -3,9 +3,19 @@
 Call `set_style()` once at the top of a chapter; the helpers below use the style either way.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from .train import History
 
 # Okabe & Ito's palette, distinguishable with the common colour-vision deficiencies.
 COLORS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -33,7 +43,14 @@ def set_style() -> None:
     plt.rcParams.update(STYLE)
 
 
-def plot_history(history, keys=("train_loss", "val_loss"), ax=None, title=None, ylabel=None, logy=False):
+def plot_history(
+    history: History,
+    keys: Sequence[str] = ("train_loss", "val_loss"),
+    ax: Axes | None = None,
+    title: str | None = None,
+    ylabel: str | None = None,
+    logy: bool = False,
+) -> Axes:
     """Plot per-epoch curves recorded by `fit`, e.g. training and validation loss.
 
     Args:
@@ -55,7 +72,14 @@ def plot_history(history, keys=("train_loss", "val_loss"), ax=None, title=None, 
     return ax
 
 
-def plot_losses(curves: dict, xlabel="step", ylabel="loss", ax=None, title=None, logy=True):
+def plot_losses(
+    curves: dict[str, Sequence[float] | tuple[Sequence[float], Sequence[float]]],
+    xlabel: str = "step",
+    ylabel: str = "loss",
+    ax: Axes | None = None,
+    title: str | None = None,
+    logy: bool = True,
+) -> Axes:
     """Plot several loss curves against step (or epoch, or seconds).
 
     Args:
@@ -74,7 +98,14 @@ def plot_losses(curves: dict, xlabel="step", ylabel="loss", ax=None, title=None,
     return ax
 
 
-def show_digits(images, labels=None, predictions=None, confidences=None, ncols=8, title=None):
+def show_digits(
+    images: torch.Tensor | np.ndarray,
+    labels: Sequence[int] | torch.Tensor | np.ndarray | None = None,
+    predictions: Sequence[int] | torch.Tensor | np.ndarray | None = None,
+    confidences: Sequence[float] | torch.Tensor | np.ndarray | None = None,
+    ncols: int = 8,
+    title: str | None = None,
+) -> Figure:
     """A grid of digit images captioned with labels (and predictions, shown red when wrong).
 
     Args:

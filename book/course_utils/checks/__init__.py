@@ -3,9 +3,7 @@
 Each chapter's checks live in a module of this package named after the chapter. A check returns a
 `CheckResult` and prints its verdict; it never reveals the reference answer. When the environment
 variable ``COURSE_CHECK_LOG`` names a file, every result is also appended to it as one JSON line,
-which is how the grader collects the results of a whole notebook. When ``COURSE_CHECK_STRICT`` is
-set (to anything but ``0`` or an empty string), a failed check also raises `AssertionError` after
-printing its verdict, so that a self-check cell works as an nbgrader autograder test.
+which is how the grader (``python -m tools.grade``) collects the results of a whole notebook.
 
 Every check is written with the `self_check` decorator, which enforces three rules in one place:
 
@@ -42,7 +40,6 @@ from torch import nn
 from ..repro import CourseEnvironmentError
 
 LOG_ENV_VAR = "COURSE_CHECK_LOG"
-STRICT_ENV_VAR = "COURSE_CHECK_STRICT"
 
 
 @dataclass
@@ -238,8 +235,6 @@ def _report(result: CheckResult) -> None:
     if os.environ.get(LOG_ENV_VAR):
         with open(os.environ[LOG_ENV_VAR], "a", encoding="utf-8") as log:
             log.write(json.dumps(asdict(result)) + "\n")
-    if not result.passed and os.environ.get(STRICT_ENV_VAR, "") not in ("", "0"):
-        raise AssertionError(str(result))
 
 
 # --- Copies: the learner's code never touches the check's data ------------------------------------

@@ -1,6 +1,6 @@
 """Grade submitted notebooks by running their self-checks: a score table as CSV or JSON.
 
-    python -m course_utils.grade submitted/ -o scores.csv -o scores.json
+    python -m tools.grade submitted/ -o scores.csv -o scores.json
 
 Every submission (a notebook, or every notebook under a folder) is executed from top to bottom
 in a fresh kernel, in its own folder, with ``COURSE_CHECK_LOG`` pointing at a private file: each
@@ -8,7 +8,7 @@ in a fresh kernel, in its own folder, with ``COURSE_CHECK_LOG`` pointing at a pr
 A cell that raises does not stop the run, so one broken exercise costs only its own checks.
 
 The checks a submission should pass are those of the matching chapter in ``--book`` (matched by
-the ``course.source`` metadata that ``course_utils.assign`` writes, else by file name), so a
+the ``course.source`` metadata that ``tools.assign`` writes, else by file name), so a
 deleted self-check cell counts as failed. Each check is worth one point.
 
 Executing a submission runs the student's code: do it in a container or a JupyterHub account,
@@ -31,9 +31,9 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from .checks import LOG_ENV_VAR
-
-CHECK_TAG = "self-check"
+import course_utils
+from course_utils.checks import LOG_ENV_VAR
+from tools import chapter_format as cf
 
 
 @dataclass
@@ -73,9 +73,7 @@ class Grade:
 def check_calls(nb: NotebookNode) -> list[str]:
     """The check functions the ``self-check`` cells call, as dotted names (``check_gradients``)."""
     calls = []
-    for cell in nb.cells:
-        if cell.cell_type != "code" or CHECK_TAG not in cell.metadata.get("tags", []):
-            continue
+    for cell in cf.code_cells(nb, cf.SELF_CHECK):
         try:
             tree = ast.parse(cell.source)
         except SyntaxError:
@@ -92,8 +90,6 @@ def check_calls(nb: NotebookNode) -> list[str]:
 
 def expected_checks(nb: NotebookNode) -> list[str]:
     """The names of the checks (``Exercise 1.1 (...)``) that the self-check cells of ``nb`` run."""
-    import course_utils
-
     names = []
     for dotted in check_calls(nb):
         target = course_utils
@@ -107,7 +103,7 @@ def expected_checks(nb: NotebookNode) -> list[str]:
 
 def source_chapter(nb: NotebookNode, path: Path, book: Path | None) -> NotebookNode:
     """The chapter a submission was made from, if ``book`` has it; else the submission itself."""
-    name = nb.metadata.get("course", {}).get("source", path.name)
+    name = cf.course_metadata(nb).get(cf.SOURCE, path.name)
     for candidate in [book / name, book / path.name] if book else []:
         if candidate.is_file():
             return nbformat.read(candidate, as_version=4)
@@ -170,7 +166,7 @@ def grade(path: Path, label: str, book: Path | None = None, timeout: int = 600) 
         results = read_log(log)
     result = Grade(
         label,
-        nb.metadata.get("course", {}).get("source", path.name),
+        cf.course_metadata(nb).get(cf.SOURCE, path.name),
         expected or list(results),
         results,
         _errors(executed),
@@ -212,15 +208,9 @@ def write_json(grades: list[Grade], path: Path) -> None:
     path.write_text(json.dumps([g.as_dict() for g in grades], indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def default_book() -> Path | None:
-    """The chapters next to ``course_utils`` (``book/`` in the repository), if they are there."""
-    book = Path(__file__).resolve().parents[1]
-    return book if any(book.glob("*.ipynb")) else None
-
-
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of ``python -m course_utils.grade``."""
-    parser = argparse.ArgumentParser(prog="python -m course_utils.grade", description=__doc__.split("\n\n")[0])
+    """The command line of ``python -m tools.grade``."""
+    parser = argparse.ArgumentParser(prog="python -m tools.grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("submissions", type=Path, nargs="+", help="notebooks, or folders searched for notebooks")
     parser.add_argument(
         "-o",
@@ -233,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--book",
         type=Path,
-        default=None,
+        default=cf.BOOK,
         help="folder of the chapter notebooks, for the list of checks (default: the repository's book/)",
     )
     parser.add_argument("--timeout", type=int, default=600, help="seconds one cell may run (default: 600)")
@@ -247,7 +237,6 @@ def main(argv: list[str] | None = None) -> int:
     if any(p.suffix not in (".csv", ".json") for p in args.output):
         print("error: the output must end in .csv or .json", file=sys.stderr)
         return 2
-    book = args.book or default_book()
     found = submissions(args.submissions)
     print(f"grading {len(found)} submission(s), {args.jobs} at a time ...", file=sys.stderr, flush=True)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -256,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                 grade,
                 [p for p, _ in found],
                 [label for _, label in found],
-                [book] * len(found),
+                [args.book] * len(found),
                 [args.timeout] * len(found),
             )
         )
