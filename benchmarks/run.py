@@ -9,7 +9,8 @@ Each notebook runs in a fresh kernel, one after another, in its own folder (as t
 runs them). Recorded per notebook: wall time (kernel start-up included), the kernel's peak RSS,
 the device, CUDA use and every glued value. Then, unless skipped: the time-to-accuracy
 comparison of the book's CNN with the source material's training (`time_to_accuracy`), and the
-loader comparison (`loaders`). Reports go to ``--out`` (default:
+loader comparison (`loaders`), and the digit pad in the built book's chapter-5 page (`pages`: needs
+`make book` first). Reports go to ``--out`` (default:
 ``benchmarks/reports/local/<date>-<device>``, which git ignores) as report.json, notebooks.csv,
 glue.csv, epochs.csv and report.md.
 
@@ -80,6 +81,18 @@ def book_cnn_training(runs) -> dict | None:
     return None
 
 
+def _pages(args) -> dict:
+    """The digit pad's speed and the page's sizes in headless Chromium, if the book is built."""
+    from benchmarks import pages
+
+    if args.skip_pages:
+        return {"skipped": "--skip-pages"}
+    if not (args.site / f"{pages.PAGE}.html").is_file():
+        return {"skipped": f"no built book in {args.site} (make book, then run again)"}
+    print("interactive pages in headless Chromium ...", flush=True)
+    return pages.measure(args.site)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
@@ -93,6 +106,8 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline-epochs", type=int, default=10)
     parser.add_argument("--skip-baseline", action="store_true", help="no time-to-accuracy baseline")
     parser.add_argument("--skip-loaders", action="store_true", help="no loader comparison")
+    parser.add_argument("--skip-pages", action="store_true", help="no measurement of the built book's pages")
+    parser.add_argument("--site", type=Path, default=ROOT / "_build" / "html", help="the built book, for the pages")
     parser.add_argument("--keep-executed", action="store_true", help="also save the executed notebooks")
     parser.add_argument(
         "--quick",
@@ -158,6 +173,7 @@ def main(argv=None) -> int:
             if args.quick
             else compare_loaders(device=device)
         )
+    report["pages"] = _pages(args)
     report["wall_seconds"] = time.perf_counter() - wall_start
     report["machine"]["load_average_end"] = os.getloadavg()[0]
     report["targets"] = reports.check_targets(report, _device_type(args.device))

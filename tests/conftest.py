@@ -1,5 +1,3 @@
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +7,7 @@ import torch
 
 import course_utils as cu
 from nbdefs import load_definitions
-from site_support import ROOT, SITE, THEMES, StaticServer, is_local
+from site_support import CHROMIUM, CHROMIUM_ARGS, ROOT, SITE, THEMES, StaticServer, is_local
 from tools import chapter_format as cf
 
 
@@ -43,19 +41,6 @@ def solutions(request):
 
 # --- the built book in headless Chromium (tests marked `browser`) ---------------------------------
 
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-default-apps",
-    "--disable-domain-reliability",
-]
 TIMEOUT_MS = 60_000  # generous: CI has two cores, shared with notebook kernels
 
 

@@ -6,8 +6,10 @@ is covered as soon as it is listed, and a changed repository url or branch is ch
 
 import functools
 import http.server
+import os
 import posixpath
 import re
+import shutil
 import threading
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,6 +23,20 @@ EXECUTED = ROOT / "_build" / "jupyter_execute"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 THEMES = ["light", "dark"]  # the colour schemes every page is tested in
+# Debian's chromium, headless, without the background traffic that a closed network refuses
+CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+]
 
 
 def toc_pages() -> list[str]:

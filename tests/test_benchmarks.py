@@ -458,3 +458,26 @@ def test_epoch_seconds_and_compare_loaders_on_a_subset():
 def test_time_to_accuracy_cli_fails_clearly_without_the_chapter(tmp_path, capsys):
     assert tta.main(["--notebook", str(tmp_path / "05_cnns.ipynb")]) == 2
     assert "needs the CNN chapter" in capsys.readouterr().err
+
+
+def test_pad_target_and_the_pages_section():
+    report = _report([_notebook_entry("01_a.ipynb", 10.0)])
+    report["pages"] = {
+        "page": "book/05_cnns",
+        "model_ms_median": 0.4,
+        "prediction_ms_median": 4.5,
+        "prediction_ms_p90": 9.0,
+        "predictions": 200,
+        "target_ms": 50.0,
+        "model_bytes": 200_000,
+        "page_bytes_on_load": 5_000_000,
+        "page_bytes_with_pad": 19_000_000,
+        "largest_files": [["_static/vendor/ort-wasm-simd-threaded.wasm", 14_000_000]],
+    }
+    pad = next(t for t in reports.check_targets(report, "cpu") if t["target"].startswith("digit pad"))
+    assert (pad["value"], pad["met"]) == (4.5, True)
+    text = reports.to_markdown(report)
+    assert "4.5 ms per prediction" in text and "model 0.19 MiB" in text and "4.77 MiB when it loads" in text
+    report["pages"] = {"skipped": "no built book in _build/html (make book, then run again)"}
+    assert "Not measured: no built book" in reports.to_markdown(report)
+    assert next(t for t in reports.check_targets(report, "cpu") if t["target"].startswith("digit pad"))["met"] is None
