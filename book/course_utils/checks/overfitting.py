@@ -184,14 +184,15 @@ def check_ridge_free_intercept(ridge_fn: Callable) -> None:
     """``ridge_fn(X, y, lam)`` minimises ``mean((X @ w - y)**2) + lam * sum(w[1:]**2)``.
 
     Args:
-        ridge_fn: function of a NumPy array ``X`` of shape (N, D) whose first column is all ones,
-            ``y`` of shape (N,) and a float ``lam >= 0``; returns ``w`` of shape (D,).
+        ridge_fn: function of a NumPy array ``X`` of shape (N, D + 1) whose first column is all
+            ones (the chapter's X-tilde), ``y`` of shape (N,) and a float ``lam >= 0``; returns
+            ``w`` of shape (D + 1,).
     """
     rng = np.random.default_rng(4)
     for n, d, lam in [(30, 4, 0.1), (12, 6, 1e-3), (50, 3, 2.0), (20, 5, 0.0)]:
         X = np.hstack([np.ones((n, 1)), rng.normal(size=(n, d - 1))])
         y = 5.0 + X[:, 1:] @ rng.normal(size=d - 1) + 0.1 * rng.normal(size=n)
-        what = f"the weights for N={n}, D={d}, lam={lam}"
+        what = f"the weights for X of shape ({n}, {d}) and lam={lam}"
         answer = as_tensor(ridge_fn(X, y, lam), what, shape=(d,), hint="return one weight per column of X.")
         if not close(answer, _ridge_reference(X, y, lam), rtol=1e-5, atol=1e-7):
             raise CheckFailed(f"{what} are not right yet.", _ridge_hint(answer, X, y, lam))
