@@ -240,8 +240,40 @@ def _split_with_global_rng(n, val_fraction, test_fraction, rng):
     return tuple(order[s] for s in _slices(n, val_fraction, test_fraction))
 
 
+def _split_fresh_seeded_generator(n, val_fraction, test_fraction, rng):
+    order = np.random.default_rng(0).permutation(n)  # reproducible, but the caller's seed has no say
+    return tuple(order[s] for s in _slices(n, val_fraction, test_fraction))
+
+
+def _split_seeds_the_global_generator(n, val_fraction, test_fraction, rng):
+    np.random.seed(42)
+    order = np.random.permutation(n)
+    return tuple(order[s] for s in _slices(n, val_fraction, test_fraction))
+
+
+def _split_shuffles_in_place(n, val_fraction, test_fraction, rng):
+    order = np.arange(n)
+    rng.shuffle(order)
+    return tuple(order[s] for s in _slices(n, val_fraction, test_fraction))
+
+
+def _split_by_choice_sorted(n, val_fraction, test_fraction, rng):  # sorted sets are as good
+    order = rng.choice(n, size=n, replace=False)
+    return tuple(np.sort(order[s]) for s in _slices(n, val_fraction, test_fraction))
+
+
+def _split_with_a_child_generator(n, val_fraction, test_fraction, rng):  # seeded from rng: still rng's split
+    order = np.random.default_rng(rng.integers(2**32)).permutation(n)
+    return tuple(order[s] for s in _slices(n, val_fraction, test_fraction))
+
+
 SPLIT_ANSWERS = [
     ("reference", Solution("split_indices"), "passed", ()),
+    ("rng.shuffle", _split_shuffles_in_place, "passed", ()),
+    ("rng.choice, each set sorted", _split_by_choice_sorted, "passed", ()),
+    ("a generator seeded from rng", _split_with_a_child_generator, "passed", ()),
+    ("a fresh default_rng(0)", _split_fresh_seeded_generator, "wrong", ("ignores the `rng`", "np.random")),
+    ("np.random.seed(42) first", _split_seeds_the_global_generator, "wrong", ("ignores the `rng`",)),
     ("unshuffled", _split_unshuffled, "wrong", ("shuffle",)),
     ("with replacement", _split_with_replacement, "wrong", ("exactly once",)),
     ("rounded up", _split_rounded_up, "wrong", ("int(val_fraction * n)",)),
