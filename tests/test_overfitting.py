@@ -412,3 +412,11 @@ def test_fit_explorer_carries_the_chapters_fits_and_errors(scratch):
     params = {p["name"]: p for p in figure.spec["params"]}
     assert params["degree"]["bind"] | {"name": ""} == {"input": "range", "min": 0, "max": 10, "step": 1, "name": ""}
     assert (params["size"]["bind"]["min"], params["size"]["bind"]["max"], params["size"]["bind"]["step"]) == (11, 21, 5)
+
+
+def test_chapter_3_has_quizzes_on_its_misconceptions():
+    from course_utils import quizzes
+
+    questions = [q for quiz in quizzes.load_quizzes("03_overfitting").values() for q in quiz]
+    assert len(questions) >= 3
+    assert all(any(not a.get("correct", False) for a in q["answers"]) for q in questions)  # wrong answers explained
