@@ -108,18 +108,53 @@ def test_bowl_and_valley_gradients_match_autograd(scratch):
         np.testing.assert_allclose(theta.grad.numpy(), scratch[grad](theta.detach().numpy()), rtol=1e-12)
 
 
-def test_steps_to_reach(scratch):
-    reach = scratch["steps_to_reach"]
+def test_a_loss_that_dips_below_the_threshold_and_rises_again_has_not_settled(scratch):
+    settle, dip = scratch["steps_to_settle"], scratch["steps_to_dip"]
+    dips_then_blows_up = [5.0, 1e-4, 0.5, 17.0, 200.0]
+    assert dip(dips_then_blows_up) == 1 and settle(dips_then_blows_up) is None
+    dips_twice = [5.0, 1e-4, 2e-3, 5e-4, 1e-5, 1e-6]  # back above at step 2, below for good from step 3
+    assert dip(dips_twice) == 1 and settle(dips_twice) == 3
+    assert settle([2e-3, 1e-3, 9.99e-4]) == 2  # "below" is strict: 1e-3 itself is not below 1e-3
+    assert settle([1e-4, 1e-5]) == 0 and dip([1e-4]) == 0  # below from the start
+    assert settle([1.0, 1e-4, float("nan")]) is None  # a run that blew up (NaN) is not settled
+    assert settle([1.0, float("nan"), 1e-4]) == 2
+    assert dip([1.0, 0.5]) is None and settle([1.0, 0.5]) is None
+    assert settle([1.0, 0.5, 0.01], threshold=0.1) == 2 and dip([1.0, 0.5, 0.01], threshold=0.6) == 1
+
+
+def test_steps_to_settle_on_gradient_descent_runs(scratch):
+    settle, dip, optimize = scratch["steps_to_settle"], scratch["steps_to_dip"], scratch["optimize"]
     start = np.array([-4.0, -2.0])
-    assert (
-        reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=0.5) == 1
-    )  # one step to the minimum
-    # E_k = 0.6**(2k) * 20 < 1e-3 first at k = 10
-    assert reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=0.2) == 10
-    assert (
-        reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=1.0) is None
-    )  # oscillates for ever
-    assert reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=1.5) is None  # diverges
+
+    def losses(lr, num_steps=100):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return scratch["bowl"](optimize(scratch["sgd_update"], scratch["bowl_grad"], start, num_steps, lr=lr))
+
+    assert settle(losses(0.5)) == 1  # one step to the minimum
+    # E_k = 0.6**(2k) * 20 < 1e-3 first at k = 10, and it only decreases
+    assert settle(losses(0.2)) == 10 == dip(losses(0.2))
+    assert settle(losses(1.0)) is None and dip(losses(1.0)) is None  # oscillates for ever
+    assert settle(losses(1.5, 2000)) is None  # diverges (to inf, then NaN)
+
+
+def test_momentum_dips_below_the_threshold_before_it_settles_on_the_valley(scratch):
+    path = scratch["optimize"](scratch["momentum_update"], scratch["valley_grad"], np.array([-8.0, 2.0]), 1000, lr=0.2)
+    losses = scratch["valley"](path)
+    dip, settle = scratch["steps_to_dip"](losses), scratch["steps_to_settle"](losses)
+    assert dip < settle
+    assert (losses[settle:] < 1e-3).all() and losses[settle - 1] >= 1e-3 and (losses[dip:settle] >= 1e-3).any()
+
+
+@pytest.mark.parametrize("name, hyper", [(name, hyper) for name, _, hyper in RULES], ids=RULE_IDS)
+def test_optimize_runs_a_stack_of_starts_like_separate_runs(scratch, name, hyper):
+    rng = np.random.default_rng(3)
+    starts, lrs = rng.normal(size=(4, 2)), np.array([0.01, 0.05, 0.2, 0.4])
+    hyper = {k: v for k, v in hyper.items() if k != "lr"}
+    together = scratch["optimize"](scratch[name], scratch["valley_grad"], starts, 30, lr=lrs[:, None], **hyper)
+    assert together.shape == (31, 4, 2)
+    for row, (start, lr) in enumerate(zip(starts, lrs)):
+        alone = scratch["optimize"](scratch[name], scratch["valley_grad"], start, 30, lr=lr, **hyper)
+        np.testing.assert_allclose(together[:, row], alone, rtol=1e-12, atol=1e-15)
 
 
 # ---- self-checks ----------------------------------------------------------------------------------
