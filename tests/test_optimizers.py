@@ -247,6 +247,42 @@ def test_the_cosine_solution_matches_torch_scheduler(solutions):
         scheduler.step()
 
 
+def test_check_cosine_lr_compares_with_torchs_cosine_annealing_lr(monkeypatch, capsys):
+    built = []
+
+    class Recorded(torch.optim.lr_scheduler.CosineAnnealingLR):
+        def __init__(self, optimizer, T_max, eta_min=0.0, **kwargs):
+            built.append((T_max, eta_min, optimizer.param_groups[0]["lr"]))
+            super().__init__(optimizer, T_max, eta_min, **kwargs)
+
+    monkeypatch.setattr(torch.optim.lr_scheduler, "CosineAnnealingLR", Recorded)
+    torch_rates = {}  # (total, lr_max, lr_min) -> the scheduler's rates, read from torch itself
+
+    def replay_torch(step, total, lr_max, lr_min=0.0):
+        if (total, lr_max, lr_min) not in torch_rates:
+            optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr_max)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=lr_min)
+            torch_rates[total, lr_max, lr_min] = []
+            for _ in range(total + 1):
+                torch_rates[total, lr_max, lr_min].append(scheduler.get_last_lr()[0])
+                optimizer.step()
+                scheduler.step()
+        return torch_rates[total, lr_max, lr_min][step]
+
+    assert _passes(cu.check_cosine_lr(replay_torch))
+    assert (10, 0.0, 0.1) in built and (7, 0.05, 0.3) in built and (100, 0.01, 1.0) in built  # (T_max, eta_min, lr)
+    assert len(built) == 2 * 3  # the check's three schedules, and the answer's own
+    assert "✅" in capsys.readouterr().out
+
+
+def test_the_cosine_check_reference_is_the_closed_form():
+    from course_utils.checks.optimizers import _cosine_reference
+
+    for total, lr_max, lr_min in [(10, 0.1, 0.0), (7, 0.3, 0.05), (100, 1.0, 0.01)]:
+        expected = [lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * t / total)) for t in range(total + 1)]
+        np.testing.assert_allclose(_cosine_reference(total, lr_max, lr_min), expected, rtol=1e-12, atol=1e-15)
+
+
 @pytest.mark.parametrize(
     "wrong",
     [
