@@ -101,11 +101,29 @@ def test_gradient_descent_on_the_bowl_multiplies_by_one_minus_two_lr(scratch, lr
     np.testing.assert_allclose(path, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_bowl_and_valley_gradients_match_autograd(scratch):
-    for surface, grad in [("bowl", "bowl_grad"), ("valley", "valley_grad")]:
-        theta = torch.tensor([0.7, -1.3], dtype=torch.float64, requires_grad=True)
+@pytest.mark.parametrize("surface", ["bowl", "valley", "rugged"])
+def test_surface_gradients_match_autograd(scratch, surface):
+    for point in [[0.7, -1.3], [-1.9, 0.2], [0.0, 0.96]]:
+        theta = torch.tensor(point, dtype=torch.float64, requires_grad=True)
         scratch[surface](theta).backward()
-        np.testing.assert_allclose(theta.grad.numpy(), scratch[grad](theta.detach().numpy()), rtol=1e-12)
+        grad = scratch[f"{surface}_grad"](theta.detach().numpy())
+        np.testing.assert_allclose(grad, theta.grad.numpy(), rtol=1e-12, atol=1e-12)
+    stack = np.random.default_rng(0).normal(size=(5, 2))  # a stack of points: one gradient per row
+    np.testing.assert_allclose(
+        scratch[f"{surface}_grad"](stack), np.array([scratch[f"{surface}_grad"](p) for p in stack]), rtol=1e-12
+    )
+
+
+def test_the_rugged_surface_has_its_saddle_points_and_minima_where_the_chapter_says(scratch):
+    deep, hump, shallow = np.sort(np.roots([4, 0, -4, 0.3]).real)
+    grad = scratch["rugged_grad"]
+    for point in [(1, deep), (-1, deep), (1, shallow), (-1, shallow), (0, shallow), (0, deep), (1, hump), (0, hump)]:
+        np.testing.assert_allclose(grad(np.array(point, dtype=float)), 0, atol=1e-12)
+    assert scratch["rugged"](np.array([1.0, deep])) < scratch["rugged"](np.array([1.0, shallow]))  # deep is global
+    # gradient descent started on the ridge theta_0 = 0 never leaves it: it stops on the saddle point (0, shallow)
+    path = scratch["optimize"](scratch["sgd_update"], grad, np.array([0.0, 2.0]), 500, lr=0.02)
+    assert (path[:, 0] == 0).all()
+    np.testing.assert_allclose(path[-1], [0, shallow], atol=1e-9)
 
 
 def test_a_loss_that_dips_below_the_threshold_and_rises_again_has_not_settled(scratch):
