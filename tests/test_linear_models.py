@@ -31,10 +31,43 @@ def test_gradient_descent_converges_to_least_squares(scratch):
     rng = np.random.default_rng(1)
     x = rng.uniform(-1, 1, 200)
     y = -1.5 * x + 0.4 + 0.1 * rng.normal(size=200)
-    w, b, losses = scratch["gradient_descent"](x, y, lr=0.2, num_steps=500)
-    assert (w, b) == pytest.approx(tuple(np.polyfit(x, y, 1)), abs=1e-6)
-    assert losses[-1] == pytest.approx(scratch["mse"](y, w * x + b))
+    path = scratch["full_batch_descent"](x, y, lr=0.2, num_steps=500)
+    assert path.shape == (501, 2) and tuple(path[0]) == (0.0, 0.0)
+    assert tuple(path[-1]) == pytest.approx(tuple(np.polyfit(x, y, 1)), abs=1e-6)
+    losses = [scratch["mse"](y, w * x + b) for w, b in path]
     assert all(a >= b - 1e-12 for a, b in zip(losses, losses[1:]))  # monotone for a small enough lr
+
+
+def _torch_sgd_path(x, y, lr, num_epochs, batch):
+    """(w, b) after every step of torch.optim.SGD on the MSE from zero, batches of ``batch`` examples in order."""
+    model = torch.nn.Linear(1, 1, dtype=torch.float64)
+    torch.nn.init.zeros_(model.weight), torch.nn.init.zeros_(model.bias)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    X, Y = torch.tensor(x).reshape(-1, 1), torch.tensor(y).reshape(-1, 1)
+    path = [(0.0, 0.0)]
+    for _ in range(num_epochs):
+        for start in range(0, len(x), batch):
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model(X[start : start + batch]), Y[start : start + batch]).backward()
+            optimizer.step()
+            path.append((model.weight.item(), model.bias.item()))
+    return np.array(path)
+
+
+def test_online_descent_takes_the_steps_computed_by_hand_on_the_two_points(scratch):
+    path = scratch["online_descent"](np.array([0.0, 1.0]), np.array([1.0, 3.0]), lr=0.1, num_epochs=2)
+    # (0, 1) moves b only: 0 + 0.1 * 2 * 1; (1, 3): error 2.8, both move by 0.56; (0, 1): error 0.24; ...
+    expected = [(0, 0), (0, 0.2), (0.56, 0.76), (0.56, 0.808), (0.8864, 1.1344)]
+    np.testing.assert_allclose(path, expected, atol=1e-12)
+
+
+def test_online_and_full_batch_descent_match_torch_sgd(scratch):
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=7), rng.normal(size=7)
+    online = scratch["online_descent"](x, y, lr=0.05, num_epochs=3)
+    np.testing.assert_allclose(online, _torch_sgd_path(x, y, 0.05, 3, batch=1), rtol=1e-10, atol=1e-12)
+    full = scratch["full_batch_descent"](x, y, lr=0.05, num_steps=3)
+    np.testing.assert_allclose(full, _torch_sgd_path(x, y, 0.05, 3, batch=7), rtol=1e-10, atol=1e-12)
 
 
 # --- self-checks: accept the reference solution, reject plausible mistakes, never raise ---
