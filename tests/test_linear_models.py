@@ -1,6 +1,7 @@
 """Chapter 1: the hand-written gradients and gradient descent, and the exercise self-checks."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -315,3 +316,17 @@ TRAIN_STEP_ANSWERS = [
 @pytest.mark.parametrize(ROW, rows(TRAIN_STEP_ANSWERS))
 def test_check_train_step_table(answer, kind, words, solutions):
     assert_verdict(cu.check_train_step(answer_of(answer, solutions)), kind, words)
+
+
+def test_the_chapter_shows_at_least_three_quiz_questions_and_every_quiz_it_names_exists():
+    from course_utils.quizzes import load_quizzes
+    from nbdefs import cells_with_tag
+
+    quizzes = load_quizzes("01_linear_models")
+    shown = [
+        re.fullmatch(r'cu\.quiz\("01_linear_models", "([\w-]+)"\)', source.strip())
+        for source in cells_with_tag(NOTEBOOK, "remove-input")
+    ]
+    names = [match.group(1) for match in shown if match]
+    assert sorted(names) == sorted(quizzes)  # every quiz shown once, and only those
+    assert sum(len(quizzes[name]) for name in names) >= 3
