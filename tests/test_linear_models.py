@@ -382,3 +382,29 @@ def test_the_chapter_shows_at_least_three_quiz_questions_and_every_quiz_it_names
     names = [match.group(1) for match in shown if match]
     assert sorted(names) == sorted(quizzes)  # every quiz shown once, and only those
     assert sum(len(quizzes[name]) for name in names) >= 3
+
+
+def test_descent_explorer_holds_one_path_per_rate_and_cuts_diverging_ones():
+    x = np.linspace(-1, 1, 9)
+
+    def bowl(wb):  # the mean squared error of y = 2x + 1 on x
+        return np.mean((2 * x + 1 - (wb[..., 0, None] * x + wb[..., 1, None])) ** 2, axis=-1)
+
+    def descend(lr, steps=20):
+        path = [np.zeros(2)]
+        for _ in range(steps):
+            w, b = path[-1]
+            error = 2 * x + 1 - (w * x + b)
+            path.append(np.array([w + lr * 2 * np.mean(error * x), b + lr * 2 * np.mean(error)]))
+        return np.array(path)
+
+    rates = [0.5, 1.0, 1.5]
+    figure = cu.descent_explorer({lr: descend(lr) for lr in rates}, bowl, (-1, 4, -1, 3), [0.1, 1], (2, 1), "Paths.")
+    html_text = figure._repr_mimebundle_()["text/html"]
+    spec = json.loads(re.search(r'class="course-explorable-spec">(.*?)</script>', html_text).group(1))
+    rows = {row["r"]: row for row in spec["datasets"]["runs"]}
+    assert sorted(rows) == rates and [p["name"] for p in spec["params"]] == ["lr"]
+    assert len(rows[0.5]["s"]) == 21 and rows[0.5]["l"][-1] < 1e-3  # converged
+    assert len(rows[1.5]["s"]) < 21 and max(rows[1.5]["l"]) < 1e4  # cut where it diverged
+    np.testing.assert_allclose(rows[1.0]["l"], bowl(descend(1.0)), rtol=5e-3)  # 3 significant digits
+    assert figure.svg.startswith("<svg") and "Paths." in html_text

@@ -14,7 +14,7 @@ from .checks.overfitting import check_cross_validation, check_ridge_free_interce
 from .data import MNISTData, data_dir, load_mnist, make_cubic_regression, standardize_images, tiny_digits
 from .digit_pad import digit_pad
 from .explore import explorable
-from .explorers import conv_explorer, path_explorer
+from .explorers import conv_explorer, descent_explorer, path_explorer
 from .models import mlp
 from .notebook import glue
 from .plot import COLORS, plot_history, plot_losses, set_style, show_digits
