@@ -328,6 +328,7 @@ ONLINE_ANSWERS = [
     ("rows, not slices", _epoch_by_rows, "passed", ()),
     ("a manual step", _epoch_by_hand, "passed", ()),
     ("a tuple of losses", lambda *a: tuple(_epoch(*a)), "passed", ()),
+    ("an array of losses", lambda *a: np.array(_epoch(*a)), "passed", ()),
     ("one full-batch step", _full_batch, "wrong", ("full-batch", "one step per example")),
     ("reversed order", lambda *a: _epoch(*a, order=[1, 0] if len(a[3]) == 2 else list(range(len(a[3])))[::-1]),
      "wrong", ("in their order",)),

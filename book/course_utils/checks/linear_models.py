@@ -218,6 +218,8 @@ def _online_hint(model: nn.Linear, start: nn.Linear, X, y, lr: float, epoch: int
 
 
 def _check_losses(losses, expected: list, epoch: int) -> None:
+    if isinstance(losses, np.ndarray) and losses.ndim == 1 and losses.dtype.kind == "f":
+        losses = losses.tolist()  # an array of floats is as good as a list
     if not isinstance(losses, (list, tuple)):
         raise CheckFailed(f"return the list of the N losses, one per example; got {type(losses).__name__}.")
     if len(losses) != len(expected):
