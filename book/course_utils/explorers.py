@@ -1,5 +1,5 @@
-"""The book's explorable figures: optimizer paths (chapter 2), polynomial fits (chapter 3) and a convolution's
-receptive field (chapter 5).
+"""The book's explorable figures: gradient descent's learning rate (chapter 1), optimizer paths (chapter 2),
+polynomial fits (chapter 3) and a convolution's receptive field (chapter 5).
 
 Each builder takes results that the chapter computed with its own code and returns an
 `explore.Explorable`: the page filters those precomputed results as the reader moves the controls.
@@ -321,3 +321,55 @@ def fit_explorer(
     ).properties(width=260, height=260, title="training and test MSE against degree")
     chart = alt.hconcat(fit_panel, error_panel).add_params(degree, size).configure(background="white")
     return explorable(chart, description, {"curves": curves, "points": points, "errors": errors})
+
+
+# --- Chapter 1: gradient descent on a loss surface, the learning rate on a slider -----------------
+
+
+def descent_explorer(
+    paths: dict[float, np.ndarray],
+    surface,
+    limits: tuple,
+    levels,
+    minimum: tuple[float, float],
+    description: str,
+    labels: tuple[str, str] = ("w", "b"),
+    max_loss: float = 1e4,
+) -> Explorable:
+    """Gradient-descent paths on a 2-D loss surface, one per learning rate, with the rate on a slider.
+
+    Args:
+        paths: learning rate -> the path from the start, an array of shape (T + 1, 2); the rates
+            evenly spaced.
+        surface: the loss, a function of an array of shape (..., 2) returning shape (...).
+        limits: ``(x_min, x_max, y_min, y_max)`` of the map.
+        levels: the loss values of the contour lines.
+        minimum: the minimum's two coordinates, marked with a cross.
+        description: what the figure shows and what the slider changes (see `explorable`).
+        labels: the names of the two parameters, for the axes.
+        max_loss: a path is cut where its loss first exceeds this (it has diverged).
+    Returns:
+        An `Explorable`: the map with the chosen rate's path and, beside it, its loss at every step.
+    """
+    rows = []
+    for lr, path in paths.items():
+        row = _run_row({"optimizer": "gradient descent", "lr": lr, "path": path}, surface, max_loss)
+        rows.append({**row, "r": round(float(lr), 3)})
+    rates = sorted(r["r"] for r in rows)
+    rate, near = _slider("lr", rates, "learning rate η ", rates[len(rates) // 2])
+    path = alt.Chart(alt.Data(name="runs")).transform_filter(near.format(field="r"))
+    path = path.transform_flatten(["s", "x", "y", "l"])
+    x = alt.X("x:Q", scale=alt.Scale(domain=list(limits[:2]), nice=False), title=labels[0])
+    y = alt.Y("y:Q", scale=alt.Scale(domain=list(limits[2:]), nice=False), title=labels[1])
+    contours = alt.Chart(alt.Data(name="contours")).transform_flatten(["x", "y"])
+    contours = contours.transform_window(i="row_number()", groupby=["k"])
+    contours = contours.mark_line(color="#bbbbbb", strokeWidth=0.8, clip=True).encode(x, y, detail="k:N", order="i:Q")
+    tooltip = [alt.Tooltip("s:Q", title="step"), alt.Tooltip("l:Q", title="loss", format=".3g")]
+    walk = path.mark_line(point=alt.OverlayMarkDef(size=18), color="#0072B2", clip=True)
+    walk = walk.encode(x, y, order="s:Q", tooltip=tooltip)
+    goal = alt.Chart(alt.Data(values=[{"x": minimum[0], "y": minimum[1]}]))
+    goal = goal.mark_point(shape="cross", size=120, color="black").encode(x="x:Q", y="y:Q")
+    heading = alt.Title(text=alt.expr("'gradient descent, η = ' + format(lr, '.2f')"))
+    surface_map = alt.layer(contours, walk, goal).properties(width=330, height=250, title=heading)
+    chart = alt.hconcat(surface_map, _loss_curve(path, None)).add_params(rate).configure(background="white")
+    return explorable(chart, description, {"runs": rows, "contours": _contour_lines(surface, limits, levels)})
