@@ -17,6 +17,7 @@ from course_utils import (
     check_softmax_jacobian,
     tiny_digits,
 )
+from course_utils import quizzes as cu_quizzes
 from course_utils.checks import CheckResult
 from course_utils.checks import dense_networks as checks
 from course_utils.data import MNIST_MEAN as cu_mnist_mean
@@ -562,3 +563,15 @@ def test_the_width_check_leaves_the_global_rng_alone():
     torch.manual_seed(123)
     assert check_hidden_width(*_best_design()).passed
     torch.testing.assert_close(torch.rand(3), expected_next)
+
+
+# --- quizzes ----------------------------------------------------------------------------------------
+
+
+def test_the_chapter_shows_every_quiz_of_its_file_and_has_at_least_three_questions():
+    quizzes = cu_quizzes.load_quizzes("04_dense_networks")
+    assert sum(len(questions) for questions in quizzes.values()) >= 3
+    nb = nbformat.read(BOOK / NOTEBOOK, as_version=4)
+    shown = [c.source for c in nb.cells if c.cell_type == "code" and "cu.quiz(" in c.source]
+    assert sorted(shown) == sorted(f'cu.quiz("04_dense_networks", "{name}")' for name in quizzes)
+    assert all("remove-input" in c.metadata.get("tags", []) for c in nb.cells if "cu.quiz(" in c.source)
