@@ -30,9 +30,9 @@ NOTEBOOKS.append("05_cnns.ipynb")
 # check -> (its chapter, the solution's name, the arguments the learner must not change, by position
 # and by name). Positions not listed (theta, state, model, optimizer, rng) are meant to change.
 FUNCTION_CHECKS = {
-    "check_gradients": ("01_linear_models.ipynb", "mse_gradients", {0: "x", 1: "y"}),
-    "check_gradient_descent": ("01_linear_models.ipynb", "fit_line", {0: "x", 1: "y"}),
-    "check_train_step": ("01_linear_models.ipynb", "train_step", {3: "X", 4: "y"}),
+    "check_mae_gradients": ("01_linear_models.ipynb", "mae_gradients", {0: "X", 1: "y", 2: "w"}),
+    "check_normal_equations": ("01_linear_models.ipynb", "normal_equations", {0: "X", 1: "y"}),
+    "check_online_epoch": ("01_linear_models.ipynb", "online_epoch", {3: "X", 4: "y"}),
     "check_stable_lr": ("02_optimizers.ipynb", "largest_stable_lr", {}),
     "check_adagrad": ("02_optimizers.ipynb", "adagrad_update", {1: "grad"}),
     "check_cosine_lr": ("02_optimizers.ipynb", "cosine_lr", {}),
@@ -191,8 +191,8 @@ def test_state_is_restored_when_a_check_fails_or_crashes(solutions, unusual_call
         vandalise_global_state()
         raise ValueError("boom")
 
-    for answer in (crashes, lambda *args: vandalise_global_state(), solutions["mse_gradients"]):
-        cu.check_gradients(answer)
+    for answer in (crashes, lambda *args: vandalise_global_state(), solutions["mae_gradients"]):
+        cu.check_mae_gradients(answer)
         assert observable_state() == before
 
 
@@ -279,7 +279,8 @@ def elsewhere(value):
 @pytest.mark.parametrize(
     "name, answer",
     [
-        ("check_gradients", lambda s: lambda *a: tuple(elsewhere(g) for g in s["mse_gradients"](*a))),
+        ("check_mae_gradients", lambda s: lambda *a: tuple(elsewhere(g) for g in s["mae_gradients"](*a))),
+        ("check_normal_equations", lambda s: lambda *a: tuple(elsewhere(v) for v in s["normal_equations"](*a))),
         ("check_stable_lr", lambda s: lambda a, b: elsewhere(s["largest_stable_lr"](a, b))),
         ("check_split", lambda s: lambda *a: [elsewhere(i) for i in s["split_indices"](*a)]),
         ("check_ridge_free_intercept", lambda s: lambda *a: elsewhere(s["ridge_free_intercept"](*a))),
@@ -294,7 +295,7 @@ def test_right_answers_on_another_device_are_accepted(name, answer, solutions):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the CPU stand-in is tested above)")
 def test_right_answers_on_a_gpu_are_accepted(solutions):
     cuda = lambda value: torch.as_tensor(value, device="cuda")
-    assert cu.check_gradients(lambda *a: tuple(cuda(g) for g in solutions["mse_gradients"](*a))).passed
+    assert cu.check_mae_gradients(lambda *a: tuple(cuda(g) for g in solutions["mae_gradients"](*a))).passed
     assert cu.check_split(lambda *a: [cuda(i) for i in solutions["split_indices"](*a)]).passed
     assert cu.check_conv2d_matmul(lambda *a: cuda(solutions["conv2d_matmul"](*a))).passed
 
@@ -388,8 +389,8 @@ def test_a_bug_in_a_check_is_not_blamed_on_the_learner(solutions, monkeypatch):
     def broken_reference(*args):
         raise KeyError("oops")
 
-    monkeypatch.setattr(linear_models, "_mse_reference", broken_reference)
-    result = cu.check_gradients(solutions["mse_gradients"])
+    monkeypatch.setattr(linear_models, "_mae_reference", broken_reference)
+    result = cu.check_mae_gradients(solutions["mae_gradients"])
     assert result.kind == "internal" and "not in your answer" in result.message
     assert "your code" not in result.message and "report" in result.hint
 
