@@ -7,7 +7,12 @@ pages: `explore` (explorable figures), `quiz` (quizzes) and `digit_pad` (draw a 
 """
 
 from .checks.cnns import check_cnn_shapes, check_conv2d_matmul, check_small_cnn
-from .checks.dense_networks import check_dense_gradients, check_hidden_width, check_softmax_jacobian
+from .checks.dense_networks import (
+    check_dense_gradients,
+    check_hidden_width,
+    check_regression_backprop,
+    check_softmax_jacobian,
+)
 from .checks.linear_models import check_mae_gradients, check_normal_equations, check_online_epoch
 from .checks.optimizers import check_adagrad, check_cosine_lr, check_stable_lr
 from .checks.overfitting import check_cross_validation, check_ridge_free_intercept, check_split
