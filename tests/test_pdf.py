@@ -63,7 +63,7 @@ def title(page: str) -> str:
 
 def shown_outputs(page: str):
     """The rich outputs (display data, results) the page shows, from the executed notebook."""
-    nb = nbformat.read(EXECUTED / f"{page}.ipynb", as_version=4)
+    nb = nbformat.read(str(EXECUTED / f"{page}.ipynb"), as_version=4)
     for cell in cf.code_cells(nb):
         if not set(cf.tags(cell)) & HIDDEN:
             for output in cell.outputs:
@@ -128,11 +128,10 @@ def test_glued_numbers_read_as_on_the_web_page(pdf_text, page):
         at = found + len(squeeze(value))
 
 
-def test_no_unresolved_reference_and_no_raw_markup_in_the_prose(pdf_text, prose):
-    for raw in ("{glue", "{doc}", "{ref}", "{numref}", ":::", "```"):
-        assert raw not in pdf_text, f"unrendered MyST markup {raw!r} in the PDF"
-    for raw in ("??", "$", "\\"):  # an unresolved reference; TeX that was printed instead of typeset
-        at = prose.find(raw)
+def test_no_unresolved_reference_and_no_raw_markup_in_the_prose(prose):
+    """Code (monospaced) may show markup, as the instructor guide does; the prose may not."""
+    for raw in ("??", "$", "\\", "{glue", "{doc}", "{ref}", "{numref}", ":::", "```"):
+        at = prose.find(raw)  # an unresolved reference; TeX or MyST printed instead of typeset
         assert at < 0, f"{raw!r} in the PDF's prose: ...{prose[max(0, at - 80) : at + 80]}..."
 
 
