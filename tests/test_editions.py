@@ -83,6 +83,8 @@ def test_colab_cells_of_the_student_book_install_from_its_branch(tmp_path):
         assert f"git+{url}@spring" in cell.source and f"@{branch}" not in cell.source, path.name
     intro = cf.page_file(ROOT_PAGE, out).read_text()
     assert "instructor_guide" not in intro and "{doc}`making_training_fast`" in intro
+    for included in re.findall(r"\{include\}\s+(\S+)", intro):  # the notation table
+        assert (cf.page_file(ROOT_PAGE, out).parent / included).is_file(), f"{included} is missing"
     nb = nbformat.read(CHAPTERS[0], as_version=4)
     with pytest.raises(assign.AssignError, match="does not install from"):
         assign.point_colab_at(nb, "https://github.com/someone/else", "student")

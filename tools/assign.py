@@ -142,6 +142,7 @@ def strip_solution_text(source: str) -> str:
     return text
 
 
+INCLUDE = re.compile(r"^[ \t]*(?::{3,}|`{3,})\{include\}[ \t]+(?P<path>\S+)", re.MULTILINE)
 DOC_ROLE = re.compile(r"\{doc\}`(?:[^`<]*<)?(?P<target>[^`>]+)>?`")
 
 
@@ -339,7 +340,8 @@ def write_student_book(root: Path, out: Path, branch: str = "student") -> Path:
     """Write a student edition of the book at ``root`` (``_config.yml``, ``_toc.yml``) to ``out``.
 
     Chapters become student versions, Markdown pages lose their solution blocks, instructor pages
-    leave the table of contents (and the sentences that link to them go), sphinx-exercise's
+    leave the table of contents (and the sentences that link to them go), the files that pages
+    ``{include}`` come along (without solutions either), sphinx-exercise's
     ``hide_solutions`` is on, the root page says it is the student edition (``course_edition``,
     `book/_ext/editions.py`), and the launch buttons and the chapters' Colab set-up cells point at
     ``branch``, where the student notebooks are published (deploy.yml pushes this folder there).
@@ -372,8 +374,9 @@ def write_student_book(root: Path, out: Path, branch: str = "student") -> Path:
                     cell.source = without_links_to(cell.source, page, removed)
             nbformat.write(nb, target)
         else:
-            text = without_links_to(strip_solution_text(source.read_text()), page, removed)
-            target.write_text(text + "\n")
+            for included in [source] + [source.parent / m["path"] for m in INCLUDE.finditer(source.read_text())]:
+                text = without_links_to(strip_solution_text(included.read_text()), page, removed)
+                (out / included.relative_to(root)).write_text(text + "\n")
     (out / ".gitignore").write_text("_build/\n__pycache__/\n.ipynb_checkpoints/\n")
     (out / cf.CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     (out / cf.TOC_FILE).write_text(cf.toc_yaml(site))
