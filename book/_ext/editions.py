@@ -84,7 +84,7 @@ def edition_note(app, docname: str) -> nodes.paragraph:
 
 
 class EditionNote(SphinxPostTransform):
-    """Put the edition note after the first paragraph of the root page."""
+    """Put the edition note after the lead paragraph of the root page."""
 
     default_priority = 20
 
@@ -95,7 +95,8 @@ class EditionNote(SphinxPostTransform):
         if self.config.course_edition not in EDITIONS:
             raise ValueError(f"course_edition must be one of {EDITIONS}, not {self.config.course_edition!r}")
         note = edition_note(self.app, docname)
-        first = next(iter(self.document.findall(nodes.paragraph)), None)
+        # the page's lead paragraph: the first one of a section, not one inside an admonition
+        first = next((p for p in self.document.findall(nodes.paragraph) if isinstance(p.parent, nodes.section)), None)
         if first is None:
             self.document += note
         else:
