@@ -60,9 +60,7 @@ class Visit:
 @pytest.fixture(scope="session")
 def site() -> Path:
     if not (SITE / "index.html").is_file():
-        pytest.fail(
-            f"{SITE.relative_to(ROOT)} is not built: run `make test-book` before the browser tests", pytrace=False
-        )
+        pytest.fail(f"{SITE.relative_to(ROOT)} is not built: run `make site` before the browser tests", pytrace=False)
     return SITE
 
 

@@ -2,6 +2,10 @@
 
 The pages come from `_toc.yml` and the expected launch links from `_config.yml`, so a new chapter
 is covered as soon as it is listed, and a changed repository url or branch is checked as written.
+
+The book under test is this repository's (the instructor edition, built in `_build/html`) unless
+``COURSE_BOOK_ROOT`` names another book's sources and ``COURSE_SITE`` its built site:
+`make test-browser-student` runs the same browser tests on the student edition that way.
 """
 
 import functools
@@ -18,9 +22,11 @@ from urllib.parse import unquote, urlsplit
 from tools import chapter_format as cf
 from tools.chapter_format import ROOT
 
-SITE = ROOT / "_build" / "html"
-EXECUTED = ROOT / "_build" / "jupyter_execute"
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+BOOK_ROOT = Path(os.environ.get("COURSE_BOOK_ROOT") or ROOT).resolve()  # its _config.yml, _toc.yml, pages
+SITE = Path(os.environ.get("COURSE_SITE") or BOOK_ROOT / "_build" / "html").resolve()
+EXECUTED = BOOK_ROOT / "_build" / "jupyter_execute"
+EDITION = cf.config(BOOK_ROOT).get("sphinx", {}).get("config", {}).get("course_edition", "instructor")
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots" / EDITION
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 THEMES = ["light", "dark"]  # the colour schemes every page is tested in
 # Debian's chromium, headless, without the background traffic that a closed network refuses
@@ -41,16 +47,16 @@ CHROMIUM_ARGS = [
 
 def toc_pages() -> list[str]:
     """The pages of the book, e.g. ``["book/intro", "book/01_linear_models"]``."""
-    return cf.pages(cf.site_map())
+    return cf.pages(cf.site_map(BOOK_ROOT))
 
 
 def is_notebook(page: str) -> bool:
-    return cf.page_file(page).suffix == ".ipynb"
+    return cf.page_file(page, BOOK_ROOT).suffix == ".ipynb"
 
 
 def source_text(page: str) -> str:
     """The Markdown of a page: the whole file, or a notebook's Markdown cells joined."""
-    path = cf.page_file(page)
+    path = cf.page_file(page, BOOK_ROOT)
     if path.suffix != ".ipynb":
         return path.read_text()
     import nbformat
@@ -61,7 +67,7 @@ def source_text(page: str) -> str:
 
 def launch_urls(page: str) -> dict:
     """The Colab, Binder and download links a notebook page must offer, from `_config.yml`."""
-    cfg = cf.config()
+    cfg = cf.config(BOOK_ROOT)
     repo, buttons = cfg["repository"], cfg["launch_buttons"]
     org_repo = urlsplit(repo["url"]).path.strip("/")
     branch = repo.get("branch", "main")

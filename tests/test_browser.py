@@ -14,6 +14,7 @@ import pytest
 
 from site_support import (
     AXE,
+    BOOK_ROOT,
     EXECUTED,
     ROOT,
     SCREENSHOTS,
@@ -119,7 +120,7 @@ def test_images_load_and_have_alt_text(visited, name):
 @pytest.mark.parametrize("name", NOTEBOOK_PAGES)
 def test_every_code_cell_shows_its_output(visited, name):
     executed = EXECUTED / f"{name}.ipynb"
-    assert executed.is_file(), f"{executed.relative_to(ROOT)} is missing: was the book built with execution?"
+    assert executed.is_file(), f"{executed} is missing: was the book built with execution?"
     nb = nbformat.read(executed, as_version=4)
     shown = [c for c in nb.cells if c.cell_type == "code" and not _tags(c) & {"remove-cell", "remove_cell"}]
     cells = visited(name).page.locator("article div.cell")
@@ -168,7 +169,7 @@ def test_exercises_render_and_solutions_stay_hidden_until_opened(open_page, name
 @pytest.mark.parametrize("name", NOTEBOOK_PAGES)
 def test_launch_menu_offers_colab_and_binder_for_this_notebook(open_page, name):
     expected = launch_urls(name)
-    assert (ROOT / expected["notebook_in_repo"]).is_file(), (
+    assert (BOOK_ROOT / expected["notebook_in_repo"]).is_file(), (
         f"the launch links would open {expected['notebook_in_repo']}, which is not in the repository: "
         "check repository.path_to_book in _config.yml"
     )

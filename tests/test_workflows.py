@@ -19,6 +19,10 @@ from tools.chapter_format import ROOT
 WORKFLOW_DIR = ROOT / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.yml"))
 PAGES_ACTIONS = {"actions/configure-pages", "actions/upload-pages-artifact", "actions/deploy-pages"}
+# The one job allowed to write the repository: deploy.yml's push of the student edition to its branch.
+WRITERS = {("deploy.yml", "student-branch")}
+TEX = ["texlive-latex-recommended", "texlive-latex-extra", "texlive-fonts-recommended", "texlive-xetex", "latexmk",
+       "fonts-freefont-otf"]  # fmt: skip
 
 
 def actionlint(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -95,11 +99,13 @@ def test_actions_are_pinned_and_permissions_least(path):
         if "uses" in step:
             assert re.search(r"@(v\d+(\.\d+)*|[0-9a-f]{40})$", step["uses"]), f"{path.name}: pin {step['uses']}"
     assert "permissions" in workflow, f"{path.name}: set top-level permissions (least privilege)"
-    granted = [workflow["permissions"]] + [job.get("permissions", {}) for job in workflow["jobs"].values()]
-    for scopes in granted:
-        assert scopes != "write-all" and not (isinstance(scopes, dict) and scopes.get("contents") == "write"), (
-            f"{path.name}: no job needs to write the repository"
-        )
+    granted = [("", workflow["permissions"])] + [
+        (name, job.get("permissions", {})) for name, job in workflow["jobs"].items()
+    ]
+    for job, scopes in granted:
+        assert scopes != "write-all", f"{path.name}: {job or 'top level'} asks for every permission"
+        if isinstance(scopes, dict) and scopes.get("contents") == "write":
+            assert (path.name, job) in WRITERS, f"{path.name}: {job or 'top level'} must not write the repository"
     assert "concurrency" in workflow, f"{path.name}: set a concurrency group"
     assert all("timeout-minutes" in job for job in workflow["jobs"].values()), f"{path.name}: set job timeouts"
 
@@ -135,8 +141,41 @@ def test_deploy_workflow_publishes_with_the_official_pages_actions():
     assert workflow["permissions"] == {}, "grant nothing at the top; each job asks for what it needs"
     build, deploy = workflow["jobs"]["build"], workflow["jobs"]["deploy"]
     assert build["permissions"] == {"contents": "read"}
+    assert re.search(r"^make site STUDENT_EDITION=", runs(workflow), re.M), "deploy publishes what `make site` builds"
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert deploy["environment"]["name"] == "github-pages"
     upload = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact"))
     assert upload["with"]["path"] == "_build/html"
     assert workflow["concurrency"]["group"] == "pages"
+
+
+def test_deploy_installs_tex_and_ci_and_ci_run_install_what_the_pdf_and_its_tests_need():
+    for name in ("deploy.yml", "ci.yml"):
+        installs = " ".join(re.findall(r"apt-get install[^\n]*", runs(load(name)).replace("\\\n", " ")))
+        missing = [p for p in TEX + ["poppler-utils"] * (name == "ci.yml") if p not in installs]
+        assert not missing, f"{name} does not install {missing}"
+    ci_run, makefile = (ROOT / ".ci" / "run").read_text(), (ROOT / "Makefile").read_text()
+    assert "command -v xelatex" in ci_run and "command -v pdftotext" in ci_run, ".ci/run installs TeX only when missing"
+    assert all(p in ci_run and p in makefile for p in TEX), "the same TeX packages everywhere"
+
+
+def test_the_student_edition_publishes_itself_with_least_privilege():
+    workflow = load("deploy.yml")
+    jobs = workflow["jobs"]
+    assert workflow["env"]["STUDENT_EDITION"] == "${{ vars.PUBLISH_STUDENT_EDITION == 'false' && 'no' || 'yes' }}"
+    assert workflow["env"]["STUDENT_BRANCH"] == "${{ vars.STUDENT_BRANCH || 'student' }}"
+    push = jobs["student-branch"]
+    assert push["if"] == "vars.PUBLISH_STUDENT_EDITION != 'false'", "a repository variable turns it off"
+    assert push["permissions"] == {"contents": "write"} and push["needs"] == "deploy"
+    assert [job for job in jobs.values() if job.get("permissions", {}).get("contents") == "write"] == [push]
+    used = [s["uses"].split("@")[0] for s in push["steps"] if "uses" in s]
+    assert used == ["actions/checkout", "actions/download-artifact"], "the writing job runs no code of the project"
+    script = "\n".join(s.get("run", "") for s in push["steps"])
+    assert not re.search(r"\b(make|python|pip|npm|jupyter)\b", script), "the writing job runs no code of the project"
+    assert 'git push --quiet origin "HEAD:refs/heads/$STUDENT_BRANCH"' in script and "--force" not in script
+    assert '"$STUDENT_BRANCH" = "$DEFAULT_BRANCH"' in script, "never push the student edition over the course"
+    upload = next(s for s in jobs["build"]["steps"] if "actions/upload-artifact" in s.get("uses", ""))
+    assert upload["with"]["path"].split() == ["_build/student-src", "!_build/student-src/_build"]
+    assert upload["with"]["include-hidden-files"] is True, "the student branch's .gitignore"
+    download = next(s for s in push["steps"] if "actions/download-artifact" in s.get("uses", ""))
+    assert download["with"]["name"] == upload["with"]["name"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import posixpath
 import re
 import shutil
 import sys
@@ -141,6 +142,35 @@ def strip_solution_text(source: str) -> str:
     return text
 
 
+INCLUDE = re.compile(r"^[ \t]*(?::{3,}|`{3,})\{include\}[ \t]+(?P<path>\S+)", re.MULTILINE)
+DOC_ROLE = re.compile(r"\{doc\}`(?:[^`<]*<)?(?P<target>[^`>]+)>?`")
+
+
+def without_links_to(source: str, page: str, removed: set[str]) -> str:
+    """Markdown ``source`` of ``page`` without the sentences that link (``{doc}``) to a page of ``removed``.
+
+    The student edition leaves the instructor pages out; a sentence pointing to one would be a broken
+    link, and it is addressed to instructors anyway. A paragraph left empty goes too.
+    """
+
+    def links_out(sentence: str) -> bool:
+        for match in DOC_ROLE.finditer(sentence):
+            target = match["target"].strip()
+            name = target.lstrip("/") if target.startswith("/") else posixpath.join(posixpath.dirname(page), target)
+            if posixpath.normpath(name) in removed:
+                return True
+        return False
+
+    paragraphs = []
+    for paragraph in source.split("\n\n"):
+        if links_out(paragraph):
+            sentences = re.split(r"(?<=[.!?])\s+", " ".join(paragraph.split("\n")))
+            paragraph = " ".join(s for s in sentences if not links_out(s))
+        if paragraph.strip():
+            paragraphs.append(paragraph)
+    return "\n\n".join(paragraphs)
+
+
 def remove_solution_text(nb: NotebookNode, exercises: list[Exercise]) -> list[Exercise | None]:
     """Remove the solution text from ``nb``'s Markdown, in place; return each cell's exercise.
 
@@ -246,11 +276,31 @@ def _clear_outputs(nb: NotebookNode) -> None:
     ClearOutputPreprocessor().preprocess(nb, {})
 
 
-def student_version(nb: NotebookNode, path: Path) -> NotebookNode:
-    """The student version of the chapter ``nb`` read from ``path``; ``nb`` is not changed."""
+def point_colab_at(nb: NotebookNode, url: str, branch: str) -> None:
+    """Make the Colab set-up cell of ``nb`` install ``course_utils`` from ``branch`` of ``url``, in place.
+
+    Raises:
+        AssignError: the notebook has a Colab set-up cell that does not install from ``url``.
+    """
+    for cell in cf.code_cells(nb, cf.COLAB_SETUP):
+        pattern = rf"git\+{re.escape(url)}@[\w./-]+"
+        if not re.search(pattern, cell.source):
+            raise AssignError(f"the {cf.COLAB_SETUP} cell does not install from {url}:\n{cell.source}")
+        cell.source = re.sub(pattern, f"git+{url}@{branch}", cell.source)
+
+
+def student_version(nb: NotebookNode, path: Path, colab_from: tuple[str, str] | None = None) -> NotebookNode:
+    """The student version of the chapter ``nb`` read from ``path``; ``nb`` is not changed.
+
+    With ``colab_from``, a ``(repository url, branch)``, its Colab set-up cell installs
+    ``course_utils`` from that branch (the student edition's notebooks and their ``course_utils``
+    come from one branch).
+    """
     student, owners = _prepare(nb, path)
     mark_cells(student, owners, stub_solutions(student, owners))
     _clear_outputs(student)
+    if colab_from is not None:
+        point_colab_at(student, *colab_from)
     student.metadata[cf.COURSE] = {cf.EDITION: "student", cf.SOURCE: Path(path).name}
     return student
 
@@ -290,8 +340,11 @@ def write_student_book(root: Path, out: Path, branch: str = "student") -> Path:
     """Write a student edition of the book at ``root`` (``_config.yml``, ``_toc.yml``) to ``out``.
 
     Chapters become student versions, Markdown pages lose their solution blocks, instructor pages
-    leave the table of contents, sphinx-exercise's ``hide_solutions`` is on, and the launch and
-    download buttons point at ``branch``, where the instructor publishes the student notebooks.
+    leave the table of contents (and the sentences that link to them go), the files that pages
+    ``{include}`` come along (without solutions either), sphinx-exercise's
+    ``hide_solutions`` is on, the root page says it is the student edition (``course_edition``,
+    `book/_ext/editions.py`), and the launch buttons and the chapters' Colab set-up cells point at
+    ``branch``, where the student notebooks are published (deploy.yml pushes this folder there).
     Build it with ``jupyter-book build <out>``.
 
     ``hide_solutions`` alone would not do: sphinx-exercise 1.2.1 keeps the gated content and the
@@ -303,18 +356,27 @@ def write_student_book(root: Path, out: Path, branch: str = "student") -> Path:
         shutil.rmtree(out)
     config = cf.config(root)
     config["title"] = f"{config.get('title', 'Book')} (student edition)"
-    config.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
+    # book/_ext/editions.py: the root page says it is the student edition, and links to nothing else
+    config.setdefault("sphinx", {}).setdefault("config", {}).update(hide_solutions=True, course_edition="student")
     config.setdefault("repository", {})["branch"] = branch
+    colab_from = (cf.repository(root)[0], branch)
     site = cf.without_pages(cf.site_map(root), cf.is_instructor_page)
+    removed = set(cf.pages(cf.site_map(root))) - set(cf.pages(site))
     _copy_support_files(root, out, cf.pages(site))
     for page in cf.pages(site):
         source = cf.page_file(page, root)
         target = out / source.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.suffix == ".ipynb":
-            nbformat.write(student_version(nbformat.read(source, as_version=4), source), target)
+            nb = student_version(nbformat.read(source, as_version=4), source, colab_from)
+            for cell in nb.cells:
+                if cell.cell_type == "markdown":
+                    cell.source = without_links_to(cell.source, page, removed)
+            nbformat.write(nb, target)
         else:
-            target.write_text(strip_solution_text(source.read_text()) + "\n")
+            for included in [source] + [source.parent / m["path"] for m in INCLUDE.finditer(source.read_text())]:
+                text = without_links_to(strip_solution_text(included.read_text()), page, removed)
+                (out / included.relative_to(root)).write_text(text + "\n")
     (out / ".gitignore").write_text("_build/\n__pycache__/\n.ipynb_checkpoints/\n")
     (out / cf.CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     (out / cf.TOC_FILE).write_text(cf.toc_yaml(site))
