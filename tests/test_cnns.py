@@ -11,7 +11,7 @@ from torch import nn
 
 import course_utils as cu
 from course_utils.checks import cnns as checks
-from nbdefs import cells_with_tag
+from nbdefs import cells_with_tag, load_definitions
 from tools import chapter_format as cf
 from tools.chapter_format import BOOK
 from verdicts import ROW, Solution, answer_of, assert_verdict, fake_mnist_test_set, rows
@@ -622,3 +622,32 @@ def test_the_check_covers_the_cases_that_tell_the_mistakes_apart():
     assert any(p > 0 and X.max() < 0 for X, k, s, p, c in cases)  # zero padding would win there
     assert any(c and checks._pool_size(X.shape[1], k, s, p, c) != checks._pool_size(X.shape[1], k, s, p, c, False)
                for X, k, s, p, c in cases)  # fmt: skip
+
+
+# --- from scratch: the receptive field --------------------------------------------------------------
+
+
+def _field_by_autograd(layers, size=64):
+    """The side of the input square that one output unit (near the centre) depends on, by autograd."""
+    probe = []
+    for k, s in layers:
+        conv = nn.Conv2d(1, 1, k, s, bias=False).requires_grad_(False)
+        conv.weight.fill_(1.0)
+        probe.append(conv)
+    image = torch.ones(1, 1, size, size, requires_grad=True)
+    out = nn.Sequential(*probe)(image)
+    out[0, 0, out.shape[-2] // 2, out.shape[-1] // 2].backward()
+    rows = torch.nonzero((image.grad[0, 0] > 0).any(dim=1)).squeeze(1)
+    return int(rows.max() - rows.min()) + 1  # the span: a stride larger than the window leaves holes inside
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_receptive_field_formula_matches_autograd(scratch, seed):
+    rng = np.random.default_rng(400 + seed)
+    for _ in range(10):
+        layers = [(int(rng.integers(1, 6)), int(rng.integers(1, 3))) for _ in range(int(rng.integers(1, 5)))]
+        assert scratch["receptive_field"](layers) == _field_by_autograd(layers), layers
+
+
+def test_receptive_field_of_the_chapters_cnn():
+    assert load_definitions(NOTEBOOK)["receptive_field"]([(5, 1), (2, 2), (5, 1), (2, 2)]) == 16
