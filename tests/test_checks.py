@@ -30,9 +30,9 @@ NOTEBOOKS.append("05_cnns.ipynb")
 # check -> (its chapter, the solution's name, the arguments the learner must not change, by position
 # and by name). Positions not listed (theta, state, model, optimizer, rng) are meant to change.
 FUNCTION_CHECKS = {
-    "check_gradients": ("01_linear_models.ipynb", "mse_gradients", {0: "x", 1: "y"}),
-    "check_gradient_descent": ("01_linear_models.ipynb", "fit_line", {0: "x", 1: "y"}),
-    "check_train_step": ("01_linear_models.ipynb", "train_step", {3: "X", 4: "y"}),
+    "check_mae_gradients": ("01_linear_models.ipynb", "mae_gradients", {0: "X", 1: "y", 2: "w"}),
+    "check_normal_equations": ("01_linear_models.ipynb", "normal_equations", {0: "X", 1: "y"}),
+    "check_online_epoch": ("01_linear_models.ipynb", "online_epoch", {3: "X", 4: "y"}),
     "check_stable_lr": ("02_optimizers.ipynb", "largest_stable_lr", {}),
     "check_adagrad": ("02_optimizers.ipynb", "adagrad_update", {1: "grad"}),
     "check_cosine_lr": ("02_optimizers.ipynb", "cosine_lr", {}),
@@ -41,6 +41,11 @@ FUNCTION_CHECKS = {
     "check_ridge_free_intercept": ("03_overfitting.ipynb", "ridge_free_intercept", {0: "X", 1: "y"}),
     "check_softmax_jacobian": ("04_dense_networks.ipynb", "softmax_jacobian", {0: "z"}),
     "check_dense_gradients": ("04_dense_networks.ipynb", "dense_layer_gradients", {0: "X", 1: "Y", 2: "W", 3: "b"}),
+    "check_regression_backprop": (
+        "04_dense_networks.ipynb",
+        "regression_mlp_gradients",
+        {0: "X", 1: "Y", 2: "W1", 3: "b1", 4: "W2", 5: "b2"},
+    ),
     "check_im2col": ("05_cnns.ipynb", "im2col", {0: "X"}),
     "check_max_pool": ("05_cnns.ipynb", "max_pool2d_padded", {0: "X"}),
 }
@@ -109,13 +114,13 @@ def reference_call(name, solutions, fake_test_set, monkeypatch, vandal=False):
         return check, (vandal_solution if vandal else solution,)
     if name == "check_hidden_width":
 
-        def fake_training(hidden_width):  # the real two epochs are tested in test_dense_networks.py
+        def fake_training(*args):  # the real two epochs are tested in test_dense_networks.py
             if vandal:
                 vandalise_global_state()
-            return 0.99, True
+            return 0.99
 
         monkeypatch.setattr(dense_networks, "_train_briefly", fake_training)
-        return check, (solutions["hidden_width"],)
+        return check, solutions["design_within_budget"](cu.load_mnist().X_train, dense_networks.PARAM_BUDGET)
     if name == "check_cnn_shapes":
         return check, (solutions["shape"], solutions["num_params"])
     model, X, y = fake_test_set
@@ -187,8 +192,8 @@ def test_state_is_restored_when_a_check_fails_or_crashes(solutions, unusual_call
         vandalise_global_state()
         raise ValueError("boom")
 
-    for answer in (crashes, lambda *args: vandalise_global_state(), solutions["mse_gradients"]):
-        cu.check_gradients(answer)
+    for answer in (crashes, lambda *args: vandalise_global_state(), solutions["mae_gradients"]):
+        cu.check_mae_gradients(answer)
         assert observable_state() == before
 
 
@@ -275,7 +280,8 @@ def elsewhere(value):
 @pytest.mark.parametrize(
     "name, answer",
     [
-        ("check_gradients", lambda s: lambda *a: tuple(elsewhere(g) for g in s["mse_gradients"](*a))),
+        ("check_mae_gradients", lambda s: lambda *a: tuple(elsewhere(g) for g in s["mae_gradients"](*a))),
+        ("check_normal_equations", lambda s: lambda *a: tuple(elsewhere(v) for v in s["normal_equations"](*a))),
         ("check_stable_lr", lambda s: lambda a, b: elsewhere(s["largest_stable_lr"](a, b))),
         ("check_split", lambda s: lambda *a: [elsewhere(i) for i in s["split_indices"](*a)]),
         ("check_ridge_free_intercept", lambda s: lambda *a: elsewhere(s["ridge_free_intercept"](*a))),
@@ -291,7 +297,7 @@ def test_right_answers_on_another_device_are_accepted(name, answer, solutions):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the CPU stand-in is tested above)")
 def test_right_answers_on_a_gpu_are_accepted(solutions):
     cuda = lambda value: torch.as_tensor(value, device="cuda")
-    assert cu.check_gradients(lambda *a: tuple(cuda(g) for g in solutions["mse_gradients"](*a))).passed
+    assert cu.check_mae_gradients(lambda *a: tuple(cuda(g) for g in solutions["mae_gradients"](*a))).passed
     assert cu.check_split(lambda *a: [cuda(i) for i in solutions["split_indices"](*a)]).passed
     assert cu.check_im2col(lambda *a: cuda(solutions["im2col"](*a))).passed
 
@@ -377,7 +383,7 @@ def test_missing_mnist_is_an_environment_problem(solutions, monkeypatch):
         raise RuntimeError("MNIST is not in /nowhere/MNIST/raw and could not be downloaded")
 
     monkeypatch.setattr(dense_networks, "load_mnist", no_mnist)
-    result = cu.check_hidden_width(solutions["hidden_width"])
+    result = cu.check_hidden_width(0, 31)  # within the budget, so the check goes on to load MNIST
     assert result.kind == "environment" and "MNIST/raw" in result.message and "COURSE_DATA_DIR" in result.message
 
 
@@ -385,8 +391,8 @@ def test_a_bug_in_a_check_is_not_blamed_on_the_learner(solutions, monkeypatch):
     def broken_reference(*args):
         raise KeyError("oops")
 
-    monkeypatch.setattr(linear_models, "_mse_reference", broken_reference)
-    result = cu.check_gradients(solutions["mse_gradients"])
+    monkeypatch.setattr(linear_models, "_mae_reference", broken_reference)
+    result = cu.check_mae_gradients(solutions["mae_gradients"])
     assert result.kind == "internal" and "not in your answer" in result.message
     assert "your code" not in result.message and "report" in result.hint
 

@@ -441,13 +441,11 @@ def test_every_check_fails_junk_with_a_verdict_and_no_exception(name, junk, caps
 
 # --- The grader: a correct, a partly wrong and an untouched submission of chapter 1 -------------
 
-WRONG_GD = (
-    "    w, b = 0.0, 0.0\n    for _ in range(num_steps):\n        error = y - (w * x + b)\n"
-    "        w, b = w - lr * 2 * np.mean(error * x), b - lr * 2 * np.mean(error)\n    return w, b"
-)
-TENSOR_STEP = (
-    "    loss = loss_fn(model(X), y)\n    optimizer.zero_grad()\n    loss.backward()\n"
-    "    optimizer.step()\n    return loss"
+NO_BIAS_COLUMN = "    return np.linalg.solve(X.T @ X, X.T @ y), 0.0"  # exercise 1.2 without the column of ones
+TENSOR_LOSSES = (  # exercise 1.3, returning the losses as tensors
+    "    losses = []\n    for i in range(len(X)):\n        loss = loss_fn(model(X[i : i + 1]), y[i : i + 1])\n"
+    "        optimizer.zero_grad()\n        loss.backward()\n        optimizer.step()\n"
+    "        losses.append(loss)\n    return losses"
 )
 
 
@@ -456,7 +454,7 @@ def graded(student_dir, tmp_path_factory) -> tuple[dict, dict]:
     """alice answered everything, bob one exercise right and two wrong, carol nothing."""
     student, reference = read(student_dir / FIRST.name), solution_regions(read(FIRST))
     folder = tmp_path_factory.mktemp("grading")
-    submissions = {"alice": reference, "bob": [reference[0], WRONG_GD, TENSOR_STEP], "carol": []}
+    submissions = {"alice": reference, "bob": [reference[0], NO_BIAS_COLUMN, TENSOR_LOSSES], "carol": []}
     for name, answers in submissions.items():
         (folder / "submitted" / name).mkdir(parents=True)
         nbformat.write(fill_in(student, answers), folder / "submitted" / name / FIRST.name)

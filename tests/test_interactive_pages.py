@@ -21,7 +21,14 @@ from site_support import SITE
 
 pytestmark = pytest.mark.browser
 
-CH2, CH5 = "book/02_optimizers", "book/05_cnns"
+CH1, CH2, CH3, CH4, CH5 = (
+    "book/01_linear_models",
+    "book/02_optimizers",
+    "book/03_overfitting",
+    "book/04_dense_networks",
+    "book/05_cnns",
+)
+EXPLORABLE_PAGES = [CH1, CH2, CH3, CH5]  # the chapters with explorable figures
 SET_VALUE = """(e, v) => { e.value = v; e.dispatchEvent(new Event('input', {bubbles: true}));
                            e.dispatchEvent(new Event('change', {bubbles: true})); }"""
 
@@ -32,7 +39,7 @@ def _quiz_items(tab):
     return tab.locator(".course-quiz .course-quiz-item")
 
 
-@pytest.mark.parametrize("name", [CH2, CH5])
+@pytest.mark.parametrize("name", [CH1, CH2, CH3, CH4, CH5])
 def test_quizzes_give_feedback_for_right_and_wrong_choices(open_page, name):
     tab = open_page(name).page
     choices = _quiz_items(tab).filter(has=tab.locator("fieldset"))
@@ -374,8 +381,10 @@ def test_the_convolution_explorer_agrees_with_pytorch(open_page):
             assert not fed
 
 
-def test_explorable_controls_are_labelled_and_the_figure_described(open_page):
-    tab = open_page(CH5).page
+@pytest.mark.parametrize("name", EXPLORABLE_PAGES)
+def test_explorable_controls_are_labelled_and_the_figure_described(open_page, name):
+    tab = open_page(name).page
+    assert tab.locator("figure.course-explorable").count() >= 1, f"{name}: no explorable figure"
     for index in range(tab.locator("figure.course-explorable").count()):
         figure = _figure(tab, index)
         caption = figure.locator("figcaption").inner_text().strip()
@@ -410,3 +419,34 @@ def test_a_page_opened_from_disk_fails_gracefully(contexts):
         assert not errors, errors
     finally:
         tab.close()
+
+
+# Set a control to another of its values (a range: its other end; a menu: another option); return the old one.
+OTHER_VALUE = """(e) => {
+  const old = e.value;
+  const next = e.tagName === 'SELECT'
+    ? [...e.options].map((o) => o.value).find((v) => v !== old)
+    : String(Number(old) === Number(e.max) ? e.min : e.max);
+  e.value = next;
+  e.dispatchEvent(new Event('input', {bubbles: true}));
+  e.dispatchEvent(new Event('change', {bubbles: true}));
+  return old;
+}"""
+
+
+@pytest.mark.parametrize("name", EXPLORABLE_PAGES)
+def test_every_control_of_every_explorable_changes_what_it_shows(open_page, name):
+    """A reader who moves any slider or picks any option sees the figure change (its drawn SVG differs)."""
+    tab = open_page(name).page
+    for index in range(tab.locator("figure.course-explorable").count()):
+        figure = _figure(tab, index)
+        drawn = "async (f) => { await f.courseView.runAsync(); return f.courseView.toSVG(); }"
+        controls = figure.locator(".vega-bind input, .vega-bind select")
+        for c in range(controls.count()):
+            control = controls.nth(c)
+            label = control.evaluate("e => e.closest('label')?.textContent.trim()")
+            before = figure.evaluate(drawn)
+            old = control.evaluate(OTHER_VALUE)
+            assert figure.evaluate(drawn) != before, f"{name}, figure {index}: moving {label!r} changed nothing"
+            control.evaluate(SET_VALUE, old)
+            assert figure.evaluate(drawn) == before, f"{name}, figure {index}: {label!r} back, figure not restored"

@@ -101,25 +101,78 @@ def test_gradient_descent_on_the_bowl_multiplies_by_one_minus_two_lr(scratch, lr
     np.testing.assert_allclose(path, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_bowl_and_valley_gradients_match_autograd(scratch):
-    for surface, grad in [("bowl", "bowl_grad"), ("valley", "valley_grad")]:
-        theta = torch.tensor([0.7, -1.3], dtype=torch.float64, requires_grad=True)
+@pytest.mark.parametrize("surface", ["bowl", "valley", "rugged"])
+def test_surface_gradients_match_autograd(scratch, surface):
+    for point in [[0.7, -1.3], [-1.9, 0.2], [0.0, 0.96]]:
+        theta = torch.tensor(point, dtype=torch.float64, requires_grad=True)
         scratch[surface](theta).backward()
-        np.testing.assert_allclose(theta.grad.numpy(), scratch[grad](theta.detach().numpy()), rtol=1e-12)
+        grad = scratch[f"{surface}_grad"](theta.detach().numpy())
+        np.testing.assert_allclose(grad, theta.grad.numpy(), rtol=1e-12, atol=1e-12)
+    stack = np.random.default_rng(0).normal(size=(5, 2))  # a stack of points: one gradient per row
+    np.testing.assert_allclose(
+        scratch[f"{surface}_grad"](stack), np.array([scratch[f"{surface}_grad"](p) for p in stack]), rtol=1e-12
+    )
 
 
-def test_steps_to_reach(scratch):
-    reach = scratch["steps_to_reach"]
+def test_the_rugged_surface_has_its_saddle_points_and_minima_where_the_chapter_says(scratch):
+    deep, hump, shallow = np.sort(np.roots([4, 0, -4, 0.3]).real)
+    grad = scratch["rugged_grad"]
+    for point in [(1, deep), (-1, deep), (1, shallow), (-1, shallow), (0, shallow), (0, deep), (1, hump), (0, hump)]:
+        np.testing.assert_allclose(grad(np.array(point, dtype=float)), 0, atol=1e-12)
+    assert scratch["rugged"](np.array([1.0, deep])) < scratch["rugged"](np.array([1.0, shallow]))  # deep is global
+    # gradient descent started on the ridge theta_0 = 0 never leaves it: it stops on the saddle point (0, shallow)
+    path = scratch["optimize"](scratch["sgd_update"], grad, np.array([0.0, 2.0]), 500, lr=0.02)
+    assert (path[:, 0] == 0).all()
+    np.testing.assert_allclose(path[-1], [0, shallow], atol=1e-9)
+
+
+def test_a_loss_that_dips_below_the_threshold_and_rises_again_has_not_settled(scratch):
+    settle, dip = scratch["steps_to_settle"], scratch["steps_to_dip"]
+    dips_then_blows_up = [5.0, 1e-4, 0.5, 17.0, 200.0]
+    assert dip(dips_then_blows_up) == 1 and settle(dips_then_blows_up) is None
+    dips_twice = [5.0, 1e-4, 2e-3, 5e-4, 1e-5, 1e-6]  # back above at step 2, below for good from step 3
+    assert dip(dips_twice) == 1 and settle(dips_twice) == 3
+    assert settle([2e-3, 1e-3, 9.99e-4]) == 2  # "below" is strict: 1e-3 itself is not below 1e-3
+    assert settle([1e-4, 1e-5]) == 0 and dip([1e-4]) == 0  # below from the start
+    assert settle([1.0, 1e-4, float("nan")]) is None  # a run that blew up (NaN) is not settled
+    assert settle([1.0, float("nan"), 1e-4]) == 2
+    assert dip([1.0, 0.5]) is None and settle([1.0, 0.5]) is None
+    assert settle([1.0, 0.5, 0.01], threshold=0.1) == 2 and dip([1.0, 0.5, 0.01], threshold=0.6) == 1
+
+
+def test_steps_to_settle_on_gradient_descent_runs(scratch):
+    settle, dip, optimize = scratch["steps_to_settle"], scratch["steps_to_dip"], scratch["optimize"]
     start = np.array([-4.0, -2.0])
-    assert (
-        reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=0.5) == 1
-    )  # one step to the minimum
-    # E_k = 0.6**(2k) * 20 < 1e-3 first at k = 10
-    assert reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=0.2) == 10
-    assert (
-        reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=1.0) is None
-    )  # oscillates for ever
-    assert reach(scratch["sgd_update"], scratch["bowl"], scratch["bowl_grad"], start, lr=1.5) is None  # diverges
+
+    def losses(lr, num_steps=100):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return scratch["bowl"](optimize(scratch["sgd_update"], scratch["bowl_grad"], start, num_steps, lr=lr))
+
+    assert settle(losses(0.5)) == 1  # one step to the minimum
+    # E_k = 0.6**(2k) * 20 < 1e-3 first at k = 10, and it only decreases
+    assert settle(losses(0.2)) == 10 == dip(losses(0.2))
+    assert settle(losses(1.0)) is None and dip(losses(1.0)) is None  # oscillates for ever
+    assert settle(losses(1.5, 2000)) is None  # diverges (to inf, then NaN)
+
+
+def test_momentum_dips_below_the_threshold_before_it_settles_on_the_valley(scratch):
+    path = scratch["optimize"](scratch["momentum_update"], scratch["valley_grad"], np.array([-8.0, 2.0]), 1000, lr=0.2)
+    losses = scratch["valley"](path)
+    dip, settle = scratch["steps_to_dip"](losses), scratch["steps_to_settle"](losses)
+    assert dip < settle
+    assert (losses[settle:] < 1e-3).all() and losses[settle - 1] >= 1e-3 and (losses[dip:settle] >= 1e-3).any()
+
+
+@pytest.mark.parametrize("name, hyper", [(name, hyper) for name, _, hyper in RULES], ids=RULE_IDS)
+def test_optimize_runs_a_stack_of_starts_like_separate_runs(scratch, name, hyper):
+    rng = np.random.default_rng(3)
+    starts, lrs = rng.normal(size=(4, 2)), np.array([0.01, 0.05, 0.2, 0.4])
+    hyper = {k: v for k, v in hyper.items() if k != "lr"}
+    together = scratch["optimize"](scratch[name], scratch["valley_grad"], starts, 30, lr=lrs[:, None], **hyper)
+    assert together.shape == (31, 4, 2)
+    for row, (start, lr) in enumerate(zip(starts, lrs)):
+        alone = scratch["optimize"](scratch[name], scratch["valley_grad"], start, 30, lr=lr, **hyper)
+        np.testing.assert_allclose(together[:, row], alone, rtol=1e-12, atol=1e-15)
 
 
 # ---- self-checks ----------------------------------------------------------------------------------
@@ -210,6 +263,42 @@ def test_the_cosine_solution_matches_torch_scheduler(solutions):
         assert math.isclose(solutions["cosine_lr"](step, 12, 0.4, 0.01), scheduler.get_last_lr()[0], rel_tol=1e-9)
         optimizer.step()
         scheduler.step()
+
+
+def test_check_cosine_lr_compares_with_torchs_cosine_annealing_lr(monkeypatch, capsys):
+    built = []
+
+    class Recorded(torch.optim.lr_scheduler.CosineAnnealingLR):
+        def __init__(self, optimizer, T_max, eta_min=0.0, **kwargs):
+            built.append((T_max, eta_min, optimizer.param_groups[0]["lr"]))
+            super().__init__(optimizer, T_max, eta_min, **kwargs)
+
+    monkeypatch.setattr(torch.optim.lr_scheduler, "CosineAnnealingLR", Recorded)
+    torch_rates = {}  # (total, lr_max, lr_min) -> the scheduler's rates, read from torch itself
+
+    def replay_torch(step, total, lr_max, lr_min=0.0):
+        if (total, lr_max, lr_min) not in torch_rates:
+            optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr_max)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=lr_min)
+            torch_rates[total, lr_max, lr_min] = []
+            for _ in range(total + 1):
+                torch_rates[total, lr_max, lr_min].append(scheduler.get_last_lr()[0])
+                optimizer.step()
+                scheduler.step()
+        return torch_rates[total, lr_max, lr_min][step]
+
+    assert _passes(cu.check_cosine_lr(replay_torch))
+    assert (10, 0.0, 0.1) in built and (7, 0.05, 0.3) in built and (100, 0.01, 1.0) in built  # (T_max, eta_min, lr)
+    assert len(built) == 2 * 3  # the check's three schedules, and the answer's own
+    assert "✅" in capsys.readouterr().out
+
+
+def test_the_cosine_check_reference_is_the_closed_form():
+    from course_utils.checks.optimizers import _cosine_reference
+
+    for total, lr_max, lr_min in [(10, 0.1, 0.0), (7, 0.3, 0.05), (100, 1.0, 0.01)]:
+        expected = [lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * t / total)) for t in range(total + 1)]
+        np.testing.assert_allclose(_cosine_reference(total, lr_max, lr_min), expected, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize(

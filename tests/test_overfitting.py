@@ -240,8 +240,40 @@ def _split_with_global_rng(n, val_fraction, test_fraction, rng):
     return tuple(order[s] for s in _slices(n, val_fraction, test_fraction))
 
 
+def _split_fresh_seeded_generator(n, val_fraction, test_fraction, rng):
+    order = np.random.default_rng(0).permutation(n)  # reproducible, but the caller's seed has no say
+    return tuple(order[s] for s in _slices(n, val_fraction, test_fraction))
+
+
+def _split_seeds_the_global_generator(n, val_fraction, test_fraction, rng):
+    np.random.seed(42)
+    order = np.random.permutation(n)
+    return tuple(order[s] for s in _slices(n, val_fraction, test_fraction))
+
+
+def _split_shuffles_in_place(n, val_fraction, test_fraction, rng):
+    order = np.arange(n)
+    rng.shuffle(order)
+    return tuple(order[s] for s in _slices(n, val_fraction, test_fraction))
+
+
+def _split_by_choice_sorted(n, val_fraction, test_fraction, rng):  # sorted sets are as good
+    order = rng.choice(n, size=n, replace=False)
+    return tuple(np.sort(order[s]) for s in _slices(n, val_fraction, test_fraction))
+
+
+def _split_with_a_child_generator(n, val_fraction, test_fraction, rng):  # seeded from rng: still rng's split
+    order = np.random.default_rng(rng.integers(2**32)).permutation(n)
+    return tuple(order[s] for s in _slices(n, val_fraction, test_fraction))
+
+
 SPLIT_ANSWERS = [
     ("reference", Solution("split_indices"), "passed", ()),
+    ("rng.shuffle", _split_shuffles_in_place, "passed", ()),
+    ("rng.choice, each set sorted", _split_by_choice_sorted, "passed", ()),
+    ("a generator seeded from rng", _split_with_a_child_generator, "passed", ()),
+    ("a fresh default_rng(0)", _split_fresh_seeded_generator, "wrong", ("ignores the `rng`", "np.random")),
+    ("np.random.seed(42) first", _split_seeds_the_global_generator, "wrong", ("ignores the `rng`",)),
     ("unshuffled", _split_unshuffled, "wrong", ("shuffle",)),
     ("with replacement", _split_with_replacement, "wrong", ("exactly once",)),
     ("rounded up", _split_rounded_up, "wrong", ("int(val_fraction * n)",)),
@@ -346,3 +378,45 @@ RIDGE_ANSWERS = [
 @pytest.mark.parametrize(ROW, rows(RIDGE_ANSWERS))
 def test_check_ridge_free_intercept_table(answer, kind, words, solutions):
     assert_verdict(cu.check_ridge_free_intercept(answer_of(answer, solutions)), kind, words)
+
+
+# --- the explorable figure of degree and training-set size ----------------------------------------
+
+
+def test_fit_explorer_carries_the_chapters_fits_and_errors(scratch):
+    rng = np.random.default_rng(7)
+    truth = lambda x: 2 * x - 10 * x**5 + 15 * x**10
+    train_sets = {}
+    for n in (11, 16, 21):
+        x = np.linspace(0, 1, n)
+        train_sets[n] = (x, truth(x) + 0.3 * rng.normal(size=n))
+    x_test = rng.uniform(0, 1, size=50)
+    y_test = truth(x_test) + 0.3 * rng.normal(size=50)
+    x_grid = np.linspace(0, 1, 41)
+    fit, predict = scratch["fit_polynomial"], scratch["predict_polynomial"]
+    figure = cu.fit_explorer(train_sets, (x_test, y_test), x_grid, truth(x_grid), fit, predict, range(11), "Fits.")
+    data = figure.spec["datasets"]
+    curves = {(r["n"], r["d"]): r["y"] for r in data["curves"]}
+    errors = {(r["n"], r["d"]): r for r in data["errors"]}
+    assert set(curves) == set(errors) == {(n, d) for n in train_sets for d in range(11)}
+    for (n, d), drawn in curves.items():
+        x, y = train_sets[n]
+        w = fit(x, y, d)  # the chapter's own fit, which the figure must show (3 significant digits)
+        np.testing.assert_allclose(drawn, predict(w, x_grid), rtol=5e-3, atol=1e-12)
+        np.testing.assert_allclose(drawn, np.polyval(np.polyfit(x, y, d), x_grid), rtol=5e-3, atol=1e-6)
+        train_mse = np.mean((predict(w, x) - y) ** 2)
+        np.testing.assert_allclose(errors[n, d]["train"], max(train_mse, 1e-4), rtol=5e-3)
+        np.testing.assert_allclose(errors[n, d]["test"], np.mean((predict(w, x_test) - y_test) ** 2), rtol=5e-3)
+    assert errors[11, 10]["train"] == 1e-4  # 11 points, 11 weights: an exact fit, drawn at the floor
+    assert {r["n"]: len(r["x"]) for r in data["points"]} == {11: 11, 16: 16, 21: 21}
+    params = {p["name"]: p for p in figure.spec["params"]}
+    assert params["degree"]["bind"] | {"name": ""} == {"input": "range", "min": 0, "max": 10, "step": 1, "name": ""}
+    assert (params["size"]["bind"]["min"], params["size"]["bind"]["max"], params["size"]["bind"]["step"]) == (11, 21, 5)
+
+
+def test_chapter_3_has_quizzes_on_its_misconceptions():
+    from course_utils import quizzes
+
+    questions = [q for quiz in quizzes.load_quizzes("03_overfitting").values() for q in quiz]
+    assert len(questions) >= 3
+    assert all(any(not a.get("correct", False) for a in q["answers"]) for q in questions)  # wrong answers explained

@@ -1,4 +1,5 @@
-"""The book's explorable figures: optimizer paths (chapter 2) and a convolution's receptive field (chapter 5).
+"""The book's explorable figures: gradient descent's learning rate (chapter 1), optimizer paths (chapter 2),
+polynomial fits (chapter 3) and a convolution's receptive field (chapter 5).
 
 Each builder takes results that the chapter computed with its own code and returns an
 `explore.Explorable`: the page filters those precomputed results as the reader moves the controls.
@@ -239,3 +240,136 @@ def conv_explorer(sizes: list[dict], input_size: int, description: str) -> Explo
         "out_cells": [{"r": r, "c": c} for r in range(max_out) for c in range(max_out)],
     }
     return explorable(chart.configure(background="white"), description, datasets)
+
+
+# --- Chapter 3: polynomial fits for each degree and training-set size ---------------------------
+
+
+def _fit_rows(train_sets: dict, test_set: tuple, x_grid, fit, predict, degrees, floor: float) -> tuple:
+    """Rows of every fit on the grid ``{"n", "d", "x", "y"}`` and of its errors ``{"n", "d", "train", "test"}``."""
+    x_test, y_test = (np.asarray(a, dtype=float) for a in test_set)
+    curves, errors = [], []
+    for n, (x, y) in train_sets.items():
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        for d in degrees:
+            w = fit(x, y, d)
+            curves.append({"n": n, "d": d, "y": _rounded(predict(w, x_grid))})
+            train, test = (float(np.mean((predict(w, xs) - ys) ** 2)) for xs, ys in [(x, y), (x_test, y_test)])
+            errors.append({"n": n, "d": d, "train": _rounded([max(train, floor)])[0], "test": _rounded([test])[0]})
+    return curves, errors
+
+
+def fit_explorer(
+    train_sets: dict,
+    test_set: tuple,
+    x_grid,
+    truth,
+    fit,
+    predict,
+    degrees,
+    description: str,
+    y_range: tuple = (-2.5, 8.5),
+    floor: float = 1e-4,
+) -> Explorable:
+    """Polynomial fits for each degree and training-set size, beside their training and test MSE.
+
+    Args:
+        train_sets: ``{N: (x, y)}``, one training set (arrays of shape (N,)) per size; the sizes
+            evenly spaced, so that a slider can step through them.
+        test_set: ``(x_test, y_test)``, arrays of shape (M,).
+        x_grid: where to draw the fits, shape (G,).
+        truth: the true curve on ``x_grid``, shape (G,).
+        fit: ``fit(x, y, degree)`` returns a fit's weights (the chapter's ``fit_polynomial``).
+        predict: ``predict(w, x)`` returns its predictions at ``x`` (``predict_polynomial``).
+        degrees: the degrees to offer, consecutive integers.
+        description: what the figure shows and what the controls change (see `explorable`).
+        y_range: the fit panel's vertical range (fits that leave it are cut).
+        floor: training errors below it are drawn at it (log axis; an interpolating fit has 0).
+    Returns:
+        An `Explorable`: the chosen fit with its training points and the true curve, and beside it
+        the training and test MSE of every degree for the chosen size, the chosen degree marked.
+    """
+    degrees, sizes = [int(d) for d in degrees], sorted(train_sets)
+    grid = _rounded(x_grid)
+    curves, errors = _fit_rows(train_sets, test_set, np.asarray(x_grid, dtype=float), fit, predict, degrees, floor)
+    points = [{"n": n, "x": _rounded(x), "y": _rounded(y)} for n, (x, y) in train_sets.items()]
+    degree, _ = _slider("degree", degrees, "polynomial degree d ", degrees[len(degrees) // 2])
+    size, near_size = _slider("size", sizes, "training points N ", sizes[0])
+    chosen_size = near_size.format(field="n")
+    x = alt.X("x:Q", title="x", scale=alt.Scale(domain=[float(grid[0]), float(grid[-1])], nice=False))
+    y = alt.Y("y:Q", title="y", scale=alt.Scale(domain=list(y_range), nice=False))
+    true_curve = alt.Chart(alt.Data(values=[{"x": grid, "y": _rounded(truth)}])).transform_flatten(["x", "y"])
+    fitted = alt.Chart(alt.Data(name="curves")).transform_filter(f"{chosen_size} && datum.d == degree")
+    fitted = fitted.transform_calculate(x=str(grid)).transform_flatten(["x", "y"])
+    dots = alt.Chart(alt.Data(name="points")).transform_filter(chosen_size).transform_flatten(["x", "y"])
+    fit_panel = alt.layer(
+        true_curve.mark_line(color="black", strokeWidth=2.5, clip=True).encode(x, y),
+        fitted.mark_line(color="#0072B2", strokeWidth=2, clip=True).encode(x, y),
+        dots.mark_circle(color="black", size=40, opacity=1, clip=True).encode(x, y),
+    ).properties(width=330, height=260, title=alt.Title(alt.expr("'degree ' + degree + ' fit to ' + size + ' points'")))
+    by_degree = alt.Chart(alt.Data(name="errors")).transform_filter(chosen_size)
+    by_degree = by_degree.transform_fold(["train", "test"], as_=["set", "mse"])
+    colors = alt.Color("set:N", title=None, scale=alt.Scale(domain=["train", "test"], range=["#0072B2", "#D55E00"]))
+    highest = max(max(row["train"], row["test"]) for row in errors)  # one scale for every N, to compare them
+    mse_axis = alt.Y("mse:Q", title="mean squared error", scale=alt.Scale(type="log", domain=[floor, highest]))
+    d_axis = alt.X("d:Q", title="polynomial degree", axis=alt.Axis(tickMinStep=1))
+    error_panel = alt.layer(
+        by_degree.mark_line(point=True).encode(d_axis, mse_axis, colors),
+        by_degree.transform_filter("datum.d == degree")
+        .mark_point(size=160, filled=False, color="black")
+        .encode(d_axis, mse_axis),
+    ).properties(width=260, height=260, title="training and test MSE against degree")
+    chart = alt.hconcat(fit_panel, error_panel).add_params(degree, size).configure(background="white")
+    return explorable(chart, description, {"curves": curves, "points": points, "errors": errors})
+
+
+# --- Chapter 1: gradient descent on a loss surface, the learning rate on a slider -----------------
+
+
+def descent_explorer(
+    paths: dict[float, np.ndarray],
+    surface,
+    limits: tuple,
+    levels,
+    minimum: tuple[float, float],
+    description: str,
+    labels: tuple[str, str] = ("w", "b"),
+    max_loss: float = 1e4,
+) -> Explorable:
+    """Gradient-descent paths on a 2-D loss surface, one per learning rate, with the rate on a slider.
+
+    Args:
+        paths: learning rate -> the path from the start, an array of shape (T + 1, 2); the rates
+            evenly spaced.
+        surface: the loss, a function of an array of shape (..., 2) returning shape (...).
+        limits: ``(x_min, x_max, y_min, y_max)`` of the map.
+        levels: the loss values of the contour lines.
+        minimum: the minimum's two coordinates, marked with a cross.
+        description: what the figure shows and what the slider changes (see `explorable`).
+        labels: the names of the two parameters, for the axes.
+        max_loss: a path is cut where its loss first exceeds this (it has diverged).
+    Returns:
+        An `Explorable`: the map with the chosen rate's path and, beside it, its loss at every step.
+    """
+    rows = []
+    for lr, path in paths.items():
+        row = _run_row({"optimizer": "gradient descent", "lr": lr, "path": path}, surface, max_loss)
+        rows.append({**row, "r": round(float(lr), 3)})
+    rates = sorted(r["r"] for r in rows)
+    rate, near = _slider("lr", rates, "learning rate η ", rates[len(rates) // 2])
+    path = alt.Chart(alt.Data(name="runs")).transform_filter(near.format(field="r"))
+    path = path.transform_flatten(["s", "x", "y", "l"])
+    x = alt.X("x:Q", scale=alt.Scale(domain=list(limits[:2]), nice=False), title=labels[0])
+    y = alt.Y("y:Q", scale=alt.Scale(domain=list(limits[2:]), nice=False), title=labels[1])
+    contours = alt.Chart(alt.Data(name="contours")).transform_flatten(["x", "y"])
+    contours = contours.transform_window(i="row_number()", groupby=["k"])
+    contours = contours.mark_line(color="#bbbbbb", strokeWidth=0.8, clip=True).encode(x, y, detail="k:N", order="i:Q")
+    tooltip = [alt.Tooltip("s:Q", title="step"), alt.Tooltip("l:Q", title="loss", format=".3g")]
+    walk = path.mark_line(point=alt.OverlayMarkDef(size=18), color="#0072B2", clip=True)
+    walk = walk.encode(x, y, order="s:Q", tooltip=tooltip)
+    goal = alt.Chart(alt.Data(values=[{"x": minimum[0], "y": minimum[1]}]))
+    goal = goal.mark_point(shape="cross", size=120, color="black").encode(x="x:Q", y="y:Q")
+    heading = alt.Title(text=alt.expr("'gradient descent, η = ' + format(lr, '.2f')"))
+    surface_map = alt.layer(contours, walk, goal).properties(width=330, height=250, title=heading)
+    chart = alt.hconcat(surface_map, _loss_curve(path, None)).add_params(rate).configure(background="white")
+    return explorable(chart, description, {"runs": rows, "contours": _contour_lines(surface, limits, levels)})

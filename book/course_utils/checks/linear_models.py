@@ -9,178 +9,262 @@ from torch import nn
 from . import CheckFailed, as_tensor, close, self_check
 
 
-def _mse_reference(x: np.ndarray, y: np.ndarray, w: float, b: float) -> tuple[float, float]:
-    w, b = (torch.tensor(float(v), dtype=torch.float64, requires_grad=True) for v in (w, b))
-    loss = ((torch.as_tensor(y) - (w * torch.as_tensor(x) + b)) ** 2).mean()
-    loss.backward()
-    return w.grad.item(), b.grad.item()
+def _pair(answer, first: str, second: str) -> tuple:
+    """``answer`` as a pair, or `CheckFailed` saying what to return."""
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        raise CheckFailed(f"return a pair ({first}, {second}); got {type(answer).__name__}.")
+    return tuple(answer)
 
 
-def _gradient_hint(answer: tuple, dw: float, db: float, n: int) -> str:
-    """A hint naming the mistake when ``answer`` is a classic wrong pair of gradients."""
+# --- Exercise 1.1: the gradient of the mean absolute error ----------------------------------------
+
+
+def _mae_reference(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Autograd's ``(dL/dw, dL/db)`` for ``L = mean(|X w + b - y|)``, in float64."""
+    w_t = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    b_t = torch.tensor(float(b), dtype=torch.float64, requires_grad=True)
+    (torch.as_tensor(X) @ w_t + b_t - torch.as_tensor(y)).abs().mean().backward()
+    return w_t.grad, b_t.grad
+
+
+def _mae_hint(dw: torch.Tensor, db: torch.Tensor, X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> str:
+    """A hint naming the mistake when ``(dw, db)`` is what a classic wrong derivation gives."""
+    residual = torch.as_tensor(X @ w + b - y)
+    X_t, n = torch.as_tensor(X), len(y)
+    signs = torch.sign(residual)
     mistakes = [
-        ("the signs are flipped: mind the inner derivative of y - (w*x + b) in the chain rule.", (-dw, -db)),
-        ("the two are swapped: return (dL/dw, dL/db), in this order.", (db, dw)),
         (
-            "both are half their size: the derivative of error**2 is 2 * error * (derivative of error).",
-            (dw / 2, db / 2),
+            "that is the gradient of the *squared* error. Here the loss is |e|, whose derivative is sign(e) (np.sign).",
+            (2 * X_t.T @ residual / n, 2 * residual.mean()),
         ),
-        ("dL/dw lacks the factor x_i: the derivative of w*x_i + b with respect to w is x_i.", (db, db)),
+        (
+            "the signs are flipped: differentiate |X w + b - y| with respect to w, not y.",
+            (-X_t.T @ signs / n, -signs.mean()),
+        ),
+        ("both are N times too large: L is the mean over the N examples, not their sum.", (X_t.T @ signs, signs.sum())),
+        (
+            "each entry of dL/dw needs its feature: the derivative of x_i . w + b with respect to w_j is x_ij.",
+            (torch.full_like(torch.as_tensor(w), signs.mean().item()), signs.mean()),
+        ),
+        ("the two are swapped: return (dL/dw, dL/db), in this order.", (signs.mean(), X_t.T @ signs / n)),
     ]
-    if n > 1:
-        mistakes.append(
-            ("both are N times too large: L is the mean over the N points, not their sum.", (n * dw, n * db))
-        )
     for hint, (w_grad, b_grad) in mistakes:
-        if close(answer[0], w_grad) and close(answer[1], b_grad):
+        if close(dw, w_grad) and close(db, b_grad):
             return hint
-    return "differentiate (y - w*x - b)**2 with the chain rule, then average over the N points."
+    return "the derivative of |e| is sign(e); apply the chain rule to e_i = x_i . w + b - y_i, then average over i."
 
 
 @self_check(
-    "Exercise 1.1 (gradients of the mean squared error)",
-    usage="cu.check_gradients(mse_gradients)",
+    "Exercise 1.1 (the gradient of the mean absolute error)",
+    usage="cu.check_mae_gradients(mae_gradients)",
     answer="function",
-    call="mse_gradients(x, y, w, b)",
+    call="mae_gradients(X, y, w, b)",
 )
-def check_gradients(grad_fn: Callable) -> None:
-    """``grad_fn(x, y, w, b)`` must return ``(dL/dw, dL/db)`` for ``L = mean((y - (w*x + b))**2)``.
+def check_mae_gradients(grad_fn: Callable) -> None:
+    """``grad_fn(X, y, w, b)`` must return ``(dL/dw, dL/db)`` for ``L = mean(|X w + b - y|)``.
 
     Args:
-        grad_fn: function of NumPy arrays ``x``, ``y`` of shape (N,) and floats ``w``, ``b``.
+        grad_fn: function of NumPy arrays ``X`` of shape (N, D), ``y`` of shape (N,), ``w`` of shape
+            (D,) and a float ``b``; returns an array of shape (D,) and a number.
     """
-    rng = np.random.default_rng(1)
-    cases = [(np.array([0.0]), np.array([1.0]), 0.0, 0.0)]
-    cases += [(rng.normal(size=n), rng.normal(size=n), rng.normal(), rng.normal()) for n in (1, 5, 50)]
-    for x, y, w, b in cases:
-        answer = grad_fn(x, y, w, b)
-        if not isinstance(answer, (tuple, list)) or len(answer) != 2:
-            raise CheckFailed(f"return a pair (dL_dw, dL_db); got {type(answer).__name__}.")
-        one_number = "return one number for each gradient: the mean over the N points (np.mean)."
-        answer = [as_tensor(a, f"dL/d{v} for N={len(x)}", (), one_number) for a, v in zip(answer, "wb")]
-        dw, db = _mse_reference(x, y, w, b)
-        if not (close(answer[0], dw, 1e-4, 1e-6) and close(answer[1], db, 1e-4, 1e-6)):
-            wrong = "dL/dw" if not close(answer[0], dw, 1e-4, 1e-6) else "dL/db"
-            raise CheckFailed(f"{wrong} for N={len(x)} is not right yet.", _gradient_hint(answer, dw, db, len(x)))
+    rng = np.random.default_rng(11)
+    for n, d in [(1, 1), (7, 3), (50, 5)]:
+        X, y, w, b = rng.normal(size=(n, d)), rng.normal(size=n), rng.normal(size=d), float(rng.normal())
+        answer = _pair(grad_fn(X, y, w, b), "dL_dw", "dL_db")
+        where = f"for N={n}, D={d}"
+        dw = as_tensor(answer[0], f"dL/dw {where}", (d,), "dL/dw has one entry per weight: shape (D,).")
+        db = as_tensor(answer[1], f"dL/db {where}", (), "dL/db is one number: the mean over the N examples.")
+        ref_w, ref_b = _mae_reference(X, y, w, b)
+        if not (close(dw, ref_w, 1e-6, 1e-9) and close(db, ref_b, 1e-6, 1e-9)):
+            wrong = "dL/dw" if not close(dw, ref_w, 1e-6, 1e-9) else "dL/db"
+            raise CheckFailed(f"{wrong} {where} is not right yet.", _mae_hint(dw, db, X, y, w, b))
 
 
-def _gd_reference(x: np.ndarray, y: np.ndarray, lr: float, num_steps: int, one_at_a_time: bool = False) -> tuple:
-    """Gradient descent from zero; ``one_at_a_time`` updates b with the new w (a classic mistake)."""
-    w = b = 0.0
-    with np.errstate(all="ignore"):
-        for _ in range(num_steps):
-            new_w = w + lr * 2 * np.mean((y - (w * x + b)) * x)
-            b = b + lr * 2 * np.mean(y - ((new_w if one_at_a_time else w) * x + b))
-            w = new_w
-    return w, b
+# --- Exercise 1.2: the normal equations -----------------------------------------------------------
 
 
-def _gd_hint(answer: list, x: np.ndarray, y: np.ndarray, lr: float, num_steps: int) -> str:
-    """A hint naming the mistake when ``answer`` is what a classic wrong loop gives."""
+def _normal_equations_case(rng: np.random.Generator, n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Features with non-zero means (so that a missing bias column shows) and a noisy linear target."""
+    X = rng.normal(size=(n, d)) + rng.uniform(1, 3, size=d)
+    y = X @ rng.normal(size=d) + rng.uniform(2, 4) + 0.3 * rng.normal(size=n)
+    return X, y
+
+
+def _normal_equations_hint(w: torch.Tensor, b: torch.Tensor, X: np.ndarray, y: np.ndarray) -> str:
+    """A hint naming the mistake when ``(w, b)`` is what a classic wrong solution gives."""
+    X_tilde = np.column_stack([X, np.ones(len(X))])
+    theta = np.linalg.lstsq(X_tilde, y, rcond=None)[0]
+    no_bias = np.linalg.lstsq(X, y, rcond=None)[0]
+    product = X_tilde.T @ y
     mistakes = [
-        ("update b with the gradient at the *current* w and b: compute both gradients, then update both.", lr, 0, True),
-        ("the steps go uphill: move against the gradient, w <- w - lr * dL/dw.", -lr, 0, False),
-        ("the steps are half as long: the gradient of the mean squared error has a factor 2.", lr / 2, 0, False),
-        ("take exactly num_steps steps, starting from w = b = 0.", lr, -1, False),
-        ("take exactly num_steps steps, starting from w = b = 0.", lr, 1, False),
+        (
+            "the bias is missing: append a column of ones to X (X_tilde), so that the normal equations also "
+            "hold the bias.",
+            (no_bias, 0.0),
+        ),
+        (
+            "X_tilde.T @ y is only the right-hand side of the normal equations: solve "
+            "(X_tilde.T @ X_tilde) theta = X_tilde.T @ y for theta (np.linalg.solve).",
+            (product[:-1], product[-1]),
+        ),
+        (
+            "the weights and the bias are shifted by one: the bias is the coefficient of the column of ones, "
+            "wherever you put that column.",
+            (np.append(theta[-1], theta[:-2]), theta[-2]),
+        ),
+        (
+            "those are the weights that fit the data with the bias set to its best value for w = 0: solve for "
+            "the weights and the bias together.",
+            (no_bias, float(np.mean(y))),
+        ),
     ]
-    for hint, rate, extra, one_at_a_time in mistakes:
-        if num_steps + extra >= 0 and all(
-            close(a, e) for a, e in zip(answer, _gd_reference(x, y, rate, num_steps + extra, one_at_a_time))
+    for hint, (w_ref, b_ref) in mistakes:
+        if close(w, w_ref, 1e-5, 1e-8) and close(b, b_ref, 1e-5, 1e-8):
+            return hint
+    return "solve X_tilde.T @ X_tilde @ theta = X_tilde.T @ y, with X_tilde = X and a column of ones; theta is (w, b)."
+
+
+@self_check(
+    "Exercise 1.2 (the normal equations)",
+    usage="cu.check_normal_equations(normal_equations)",
+    answer="function",
+    call="normal_equations(X, y)",
+)
+def check_normal_equations(solve_fn: Callable) -> None:
+    """``solve_fn(X, y)`` must return the least-squares ``(w, b)`` of ``y ≈ X w + b``.
+
+    Args:
+        solve_fn: function of NumPy arrays ``X`` of shape (N, D) and ``y`` of shape (N,); returns
+            ``w`` of shape (D,) and the number ``b``.
+    """
+    rng = np.random.default_rng(12)
+    for n, d in [(5, 1), (40, 3), (200, 6)]:
+        X, y = _normal_equations_case(rng, n, d)
+        answer = _pair(solve_fn(X, y), "w", "b")
+        where = f"for N={n}, D={d}"
+        w = as_tensor(answer[0], f"w {where}", (d,), "w has one entry per feature: shape (D,), e.g. theta[:-1].")
+        b = as_tensor(answer[1], f"b {where}", (), "b is one number, e.g. theta[-1].")
+        X_tilde = torch.cat([torch.as_tensor(X), torch.ones(n, 1, dtype=torch.float64)], dim=1)
+        theta = torch.linalg.lstsq(X_tilde, torch.as_tensor(y).unsqueeze(1)).solution.ravel()
+        if not (close(w, theta[:-1], 1e-5, 1e-8) and close(b, theta[-1], 1e-5, 1e-8)):
+            wrong = "w" if not close(w, theta[:-1], 1e-5, 1e-8) else "b"
+            raise CheckFailed(f"{wrong} {where} is not right yet.", _normal_equations_hint(w, b, X, y))
+
+
+# --- Exercise 1.3: online updates in PyTorch ------------------------------------------------------
+
+
+def _online_cases() -> list[tuple]:
+    """``(X, y, weight, bias, lr, epochs)``: the two points (0, 1), (1, 3) from zero, then random data."""
+    gen = torch.Generator().manual_seed(13)
+    two_points = (torch.tensor([[0.0], [1.0]]), torch.tensor([[1.0], [3.0]]), torch.zeros(1, 1), torch.zeros(1))
+    random = (torch.randn(6, 3, generator=gen), torch.randn(6, 1, generator=gen))
+    random += (torch.randn(1, 3, generator=gen), torch.randn(1, generator=gen))
+    return [(*two_points, 0.1, 2), (*random, 0.05, 1)]
+
+
+def _linear(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
+    model = nn.Linear(weight.shape[1], 1)
+    with torch.no_grad():
+        model.weight.copy_(weight), model.bias.copy_(bias)
+    return model
+
+
+def _online_reference(model: nn.Linear, X, y, lr: float, order=None, zero_grad=True, full_batch=False) -> list:
+    """One epoch of online SGD on ``model`` (changed in place); returns the losses before each step.
+
+    ``order``, ``zero_grad`` and ``full_batch`` give the classic mistakes: another order, gradients
+    left to accumulate, one step on the whole batch.
+    """
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    batches = [(X, y)] if full_batch else [(X[i : i + 1], y[i : i + 1]) for i in (order or range(len(X)))]
+    losses = []
+    for X_i, y_i in batches:
+        loss = nn.MSELoss()(model(X_i), y_i)
+        if zero_grad:
+            optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _online_hint(model: nn.Linear, start: nn.Linear, X, y, lr: float, epoch: int) -> str:
+    """A hint naming the mistake when ``model``'s parameters are what a classic wrong epoch gives."""
+    n = len(X)
+    mistakes = [
+        ("that is one full-batch step: take one step per example, on X[i:i+1] and y[i:i+1].", {"full_batch": True}),
+        ("visit the examples in their order, i = 0, 1, ..., N - 1.", {"order": list(range(n))[::-1]}),
+        (
+            "the gradients add up across backward() calls: call optimizer.zero_grad() before each backward().",
+            {"zero_grad": False},
+        ),
+    ]
+    for hint, mistake in mistakes:
+        candidate = _linear(start.weight.detach(), start.bias.detach())
+        if mistake.get("zero_grad") is False and epoch > 1:
+            continue  # accumulated gradients from an earlier epoch are not in our candidate
+        _online_reference(candidate, X, y, lr, **mistake)
+        if torch.allclose(candidate.weight, model.weight, atol=1e-6) and torch.allclose(
+            candidate.bias, model.bias, atol=1e-6
         ):
             return hint
-    return "start from w = b = 0 and update both with the gradients from the *current* w and b."
+    if torch.equal(model.weight.detach(), start.weight.detach()) and torch.equal(model.bias.detach(), start.bias):
+        return "the parameters did not change: call loss.backward() and optimizer.step() for every example."
+    return (
+        "for each example in order: loss_fn on that example alone, optimizer.zero_grad(), loss.backward(), "
+        "optimizer.step(), with the optimizer you are given."
+    )
 
 
-@self_check(
-    "Exercise 1.2 (gradient descent from zero)",
-    usage="cu.check_gradient_descent(fit_line)",
-    answer="function",
-    call="fit_line(x, y, lr, num_steps)",
-)
-def check_gradient_descent(gd_fn: Callable) -> None:
-    """``gd_fn(x, y, lr, num_steps)`` runs full-batch gradient descent on the MSE from ``w = b = 0``.
-
-    Args:
-        gd_fn: function of NumPy arrays ``x``, ``y`` of shape (N,), a float ``lr`` and an int
-            ``num_steps``; returns the final ``(w, b)``.
-    """
-    rng = np.random.default_rng(2)
-    x = rng.uniform(-1, 1, size=30)
-    y = 3 * x - 0.5 + 0.1 * rng.normal(size=30)
-    for lr, num_steps in [(0.1, 1), (0.1, 5), (0.3, 200)]:
-        answer = gd_fn(x, y, lr, num_steps)
-        if not isinstance(answer, (tuple, list)) or len(answer) != 2:
-            raise CheckFailed(f"return a pair (w, b); got {type(answer).__name__}.")
-        steps = f"{num_steps} step{'s' if num_steps > 1 else ''}"
-        answer = [as_tensor(a, f"{v} after {steps}", ()) for a, v in zip(answer, "wb")]
-        expected = _gd_reference(x, y, lr, num_steps)
-        for value, target, name in zip(answer, expected, "wb"):
-            if not close(value, target, 1e-4, 1e-6):
-                raise CheckFailed(f"{name} after {steps} is not right yet.", _gd_hint(answer, x, y, lr, num_steps))
-
-
-def _train_step_case() -> tuple:
-    """The check's fixed data and a model with fixed weights, drawn from a private generator."""
-    gen = torch.Generator().manual_seed(3)
-    X, y = torch.randn(16, 4, generator=gen), torch.randn(16, 1, generator=gen)
-    model = nn.Linear(4, 1)
-    with torch.no_grad():
-        model.weight.copy_(torch.randn(1, 4, generator=gen))
-        model.bias.copy_(torch.randn(1, generator=gen))
-    return X, y, model
-
-
-def _weights_hint(step: int, before: torch.Tensor, after: torch.Tensor) -> str:
-    if torch.equal(before, after):
-        return (
-            "the weights did not change: call loss.backward() and then optimizer.step(), with "
-            "optimizer.zero_grad() before backward() (between backward() and step() it erases the gradients)."
+def _check_losses(losses, expected: list, epoch: int) -> None:
+    if isinstance(losses, np.ndarray) and losses.ndim == 1 and losses.dtype.kind == "f":
+        losses = losses.tolist()  # an array of floats is as good as a list
+    if not isinstance(losses, (list, tuple)):
+        raise CheckFailed(f"return the list of the N losses, one per example; got {type(losses).__name__}.")
+    if len(losses) != len(expected):
+        raise CheckFailed(
+            f"return one loss per example: {len(expected)} for {len(expected)} examples, got {len(losses)}.",
+            "take one step per example, and append each example's loss.",
         )
-    if step == 2:
-        return "gradients add up across backward() calls: call optimizer.zero_grad() every step."
-    return "take exactly one step, with the optimizer you are given (no second step, no new optimizer)."
+    if not all(isinstance(loss, float) for loss in losses):
+        kinds = sorted({type(loss).__name__ for loss in losses})
+        raise CheckFailed(f"return the losses as Python floats (loss.item()), got {', '.join(kinds)}.")
+    if not close(torch.tensor(losses), torch.tensor(expected), 1e-4, 1e-6):
+        raise CheckFailed(
+            f"the losses returned in epoch {epoch} are not right yet.",
+            "each example's loss, computed on that example before its own step (the parameters are right).",
+        )
 
 
 @self_check(
-    "Exercise 1.3 (one PyTorch training step)",
-    usage="cu.check_train_step(train_step)",
+    "Exercise 1.3 (online updates in PyTorch)",
+    usage="cu.check_online_epoch(online_epoch)",
     answer="function",
-    call="train_step(model, loss_fn, optimizer, X, y)",
+    call="online_epoch(model, loss_fn, optimizer, X, y)",
     may_change=("model", "optimizer"),
 )
-def check_train_step(step_fn: Callable) -> None:
-    """``step_fn(model, loss_fn, optimizer, X, y)`` takes one optimisation step, returns the loss.
+def check_online_epoch(epoch_fn: Callable) -> None:
+    """``epoch_fn(model, loss_fn, optimizer, X, y)`` takes one online step per example, in order.
 
     Args:
-        step_fn: function taking an `nn.Module`, a loss function, an optimizer, a float tensor
-            ``X`` of shape (N, D) and ``y`` of shape (N, 1); returns the loss before the step
-            as a Python float.
+        epoch_fn: function taking an `nn.Module`, a loss function, an optimizer, a float tensor
+            ``X`` of shape (N, D) and ``y`` of shape (N, 1); returns the N losses, each computed
+            before its own step, as Python floats.
     """
-    X, y, model = _train_step_case()
-    reference = nn.Linear(4, 1)
-    reference.load_state_dict(model.state_dict())
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    ref_optimizer = torch.optim.SGD(reference.parameters(), lr=0.1)
-    for step in (1, 2):
-        before = model.weight.detach().clone()
-        loss = step_fn(model, nn.MSELoss(), optimizer, X, y)
-        ref_optimizer.zero_grad()
-        ref_loss = nn.MSELoss()(reference(X), y)
-        ref_loss.backward()
-        ref_optimizer.step()
-        if not isinstance(loss, float):
-            raise CheckFailed(f"return the loss as a Python float (use loss.item()), got {type(loss).__name__}.")
-        if not close(loss, ref_loss.item(), 1e-4, 1e-6):
-            after_step = close(loss, nn.MSELoss()(reference(X), y).item(), 1e-4, 1e-6)
-            hint = (
-                "that is the loss *after* the update: return the loss computed before optimizer.step()."
-                if after_step
-                else "return loss.item() for the loss of the model's predictions on X, before the update."
-            )
-            raise CheckFailed(f"the loss returned at step {step} is not right yet.", hint)
-        if not torch.allclose(model.weight.detach(), reference.weight.detach(), atol=1e-6):
-            raise CheckFailed(
-                f"the weights after step {step} are not what one SGD step gives.",
-                _weights_hint(step, before, model.weight.detach()),
-            )
+    for X, y, weight, bias, lr, epochs in _online_cases():
+        model, reference = _linear(weight, bias), _linear(weight, bias)
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        for epoch in range(1, epochs + 1):
+            start = _linear(model.weight.detach(), model.bias.detach())
+            losses = epoch_fn(model, nn.MSELoss(), optimizer, X, y)
+            expected = _online_reference(reference, X, y, lr)
+            where = f"after epoch {epoch} on {len(X)} examples with {X.shape[1]} feature{'s' * (X.shape[1] > 1)}"
+            if not (
+                torch.allclose(model.weight, reference.weight, atol=1e-6)
+                and torch.allclose(model.bias, reference.bias, atol=1e-6)
+            ):
+                raise CheckFailed(
+                    f"the parameters {where} are not right yet.", _online_hint(model, start, X, y, lr, epoch)
+                )
+            _check_losses(losses, expected, epoch)

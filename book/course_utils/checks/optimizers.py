@@ -92,6 +92,19 @@ def check_adagrad(update_fn: Callable) -> None:
                 )
 
 
+def _cosine_reference(total: int, lr_max: float, lr_min: float) -> list[float]:
+    """The rates of `torch.optim.lr_scheduler.CosineAnnealingLR` at steps 0 to ``total``."""
+    param = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([param], lr=lr_max)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=lr_min)
+    rates = []
+    for _ in range(total + 1):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()  # no gradient: the weights stay, but the scheduler sees the usual order of calls
+        scheduler.step()
+    return rates
+
+
 def _cosine_hint(value: float, step: int, total: int, lr_max: float, lr_min: float) -> str:
     """A hint naming the mistake when ``value`` is what a classic wrong formula gives."""
     if math.isclose(value, lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * (step // total))), rel_tol=1e-6):
@@ -112,14 +125,15 @@ def _cosine_hint(value: float, step: int, total: int, lr_max: float, lr_min: flo
 def check_cosine_lr(lr_fn: Callable) -> None:
     """``lr_fn(step, total_steps, lr_max, lr_min)`` is the cosine-annealing learning rate at ``step``.
 
+    Compared, step by step, with the rates of `torch.optim.lr_scheduler.CosineAnnealingLR`.
+
     Args:
         lr_fn: function of ints ``step`` (0 to ``total_steps``) and ``total_steps`` and floats
             ``lr_max`` and ``lr_min``; returns a float.
     """
     for total, lr_max, lr_min in [(10, 0.1, 0.0), (7, 0.3, 0.05), (100, 1.0, 0.01)]:
-        for step in range(total + 1):
+        for step, expected in enumerate(_cosine_reference(total, lr_max, lr_min)):
             value = as_tensor(lr_fn(step, total, lr_max, lr_min), f"cosine_lr({step}, {total}, ...)", shape=()).item()
-            expected = lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * step / total))
             if not math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-12):
                 raise CheckFailed(
                     f"cosine_lr({step}, {total}, {lr_max}, {lr_min}) is not right yet.",

@@ -38,7 +38,8 @@ def check_split(split_fn: Callable) -> None:
         split_fn: function of an int ``n``, two floats and a `numpy.random.Generator`; returns
             ``(train_idx, val_idx, test_idx)``, 1-D integer arrays that together hold each of
             ``0 .. n-1`` exactly once, with ``int(val_fraction * n)`` and ``int(test_fraction * n)``
-            validation and test indices.
+            validation and test indices, shuffled by ``rng``: the same seed gives the same split,
+            another seed another split.
     """
     for n, val_fraction, test_fraction in [(100, 0.2, 0.2), (37, 0.25, 0.1), (10, 0.5, 0.2)]:
         answer = split_fn(n, val_fraction, test_fraction, np.random.default_rng(0))
@@ -75,6 +76,21 @@ def check_split(split_fn: Callable) -> None:
                 "draw the permutation from the `rng` argument (rng.permutation(n)), not from "
                 "np.random or a new generator.",
             )
+        other_seed = split_fn(n, val_fraction, test_fraction, np.random.default_rng(1)) if n == 100 else None
+        if other_seed is not None and _same_sets((train, val, test), other_seed):
+            raise CheckFailed(
+                "generators with different seeds gave the same split: it ignores the `rng` it is given.",
+                "shuffle with the `rng` argument, not with np.random or a generator of your own "
+                "(such as np.random.default_rng(0)): the caller's generator must decide the split, "
+                "so that a new seed gives a new split.",
+            )
+
+
+def _same_sets(first, second) -> bool:
+    """Whether two answers hold the same three sets of indices (in any order within a set)."""
+    if not isinstance(second, (tuple, list)) or len(second) != 3:
+        return False
+    return all(np.array_equal(np.sort(np.asarray(a)), np.sort(np.asarray(b))) for a, b in zip(first, second))
 
 
 def _cv_reference(x: np.ndarray, y: np.ndarray, degree: int, k: int, powers=None, pooled: bool = False) -> float:
@@ -184,14 +200,15 @@ def check_ridge_free_intercept(ridge_fn: Callable) -> None:
     """``ridge_fn(X, y, lam)`` minimises ``mean((X @ w - y)**2) + lam * sum(w[1:]**2)``.
 
     Args:
-        ridge_fn: function of a NumPy array ``X`` of shape (N, D) whose first column is all ones,
-            ``y`` of shape (N,) and a float ``lam >= 0``; returns ``w`` of shape (D,).
+        ridge_fn: function of a NumPy array ``X`` of shape (N, D + 1) whose first column is all
+            ones (the chapter's X-tilde), ``y`` of shape (N,) and a float ``lam >= 0``; returns
+            ``w`` of shape (D + 1,).
     """
     rng = np.random.default_rng(4)
     for n, d, lam in [(30, 4, 0.1), (12, 6, 1e-3), (50, 3, 2.0), (20, 5, 0.0)]:
         X = np.hstack([np.ones((n, 1)), rng.normal(size=(n, d - 1))])
         y = 5.0 + X[:, 1:] @ rng.normal(size=d - 1) + 0.1 * rng.normal(size=n)
-        what = f"the weights for N={n}, D={d}, lam={lam}"
+        what = f"the weights for X of shape ({n}, {d}) and lam={lam}"
         answer = as_tensor(ridge_fn(X, y, lam), what, shape=(d,), hint="return one weight per column of X.")
         if not close(answer, _ridge_reference(X, y, lam), rtol=1e-5, atol=1e-7):
             raise CheckFailed(f"{what} are not right yet.", _ridge_hint(answer, X, y, lam))
