@@ -46,7 +46,8 @@ FUNCTION_CHECKS = {
         "regression_mlp_gradients",
         {0: "X", 1: "Y", 2: "W1", 3: "b1", 4: "W2", 5: "b2"},
     ),
-    "check_conv2d_matmul": ("05_cnns.ipynb", "conv2d_matmul", {0: "X", 1: "W", 2: "b"}),
+    "check_im2col": ("05_cnns.ipynb", "im2col", {0: "X"}),
+    "check_max_pool": ("05_cnns.ipynb", "max_pool2d_padded", {0: "X"}),
 }
 VALUE_CHECKS = {"check_hidden_width": "04_dense_networks.ipynb", "check_cnn_shapes": "05_cnns.ipynb"}
 MODEL_CHECKS = {"check_small_cnn": "05_cnns.ipynb"}
@@ -285,7 +286,8 @@ def elsewhere(value):
         ("check_split", lambda s: lambda *a: [elsewhere(i) for i in s["split_indices"](*a)]),
         ("check_ridge_free_intercept", lambda s: lambda *a: elsewhere(s["ridge_free_intercept"](*a))),
         ("check_softmax_jacobian", lambda s: lambda z: elsewhere(s["softmax_jacobian"](z))),
-        ("check_conv2d_matmul", lambda s: lambda *a: elsewhere(s["conv2d_matmul"](*a))),
+        ("check_im2col", lambda s: lambda *a: elsewhere(s["im2col"](*a))),
+        ("check_max_pool", lambda s: lambda *a: elsewhere(s["max_pool2d_padded"](*a))),
     ],
 )
 def test_right_answers_on_another_device_are_accepted(name, answer, solutions):
@@ -297,7 +299,7 @@ def test_right_answers_on_a_gpu_are_accepted(solutions):
     cuda = lambda value: torch.as_tensor(value, device="cuda")
     assert cu.check_mae_gradients(lambda *a: tuple(cuda(g) for g in solutions["mae_gradients"](*a))).passed
     assert cu.check_split(lambda *a: [cuda(i) for i in solutions["split_indices"](*a)]).passed
-    assert cu.check_conv2d_matmul(lambda *a: cuda(solutions["conv2d_matmul"](*a))).passed
+    assert cu.check_im2col(lambda *a: cuda(solutions["im2col"](*a))).passed
 
 
 # --- 3. Blame ------------------------------------------------------------------------------------

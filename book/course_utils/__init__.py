@@ -6,7 +6,7 @@ loop), `plot` (the house style and plots), `models` (shared model builders), `no
 pages: `explore` (explorable figures), `quiz` (quizzes) and `digit_pad` (draw a digit for the CNN).
 """
 
-from .checks.cnns import check_cnn_shapes, check_conv2d_matmul, check_small_cnn
+from .checks.cnns import check_cnn_shapes, check_im2col, check_max_pool, check_small_cnn
 from .checks.dense_networks import (
     check_dense_gradients,
     check_hidden_width,
