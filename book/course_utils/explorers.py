@@ -70,18 +70,21 @@ def _path_controls(rows: list[dict]) -> tuple[list, str, str]:
     return params, chosen, title
 
 
-def _path_map(path, limits, title: str):
-    """Contour lines of the surface, the chosen run's path, and the minimum at the origin."""
-    x = alt.X("x:Q", scale=alt.Scale(domain=list(limits[:2]), nice=False), title="θ₀")
-    y = alt.Y("y:Q", scale=alt.Scale(domain=list(limits[2:]), nice=False), title="θ₁")
+def _path_map(path, limits, title: str, labels: tuple[str, str] = ("θ₀", "θ₁"), minimum=(0.0, 0.0)):
+    """Contour lines of the surface, the chosen run's path, and the minimum (a cross).
+
+    ``title`` is a Vega expression (it may name the chart's parameters).
+    """
+    x = alt.X("x:Q", scale=alt.Scale(domain=list(limits[:2]), nice=False), title=labels[0])
+    y = alt.Y("y:Q", scale=alt.Scale(domain=list(limits[2:]), nice=False), title=labels[1])
     contours = alt.Chart(alt.Data(name="contours")).transform_flatten(["x", "y"])
     contours = contours.transform_window(i="row_number()", groupby=["k"])
     contours = contours.mark_line(color="#bbbbbb", strokeWidth=0.8, clip=True).encode(x, y, detail="k:N", order="i:Q")
     tooltip = [alt.Tooltip("s:Q", title="step"), alt.Tooltip("l:Q", title="loss", format=".3g")]
     walk = path.mark_line(point=alt.OverlayMarkDef(size=18), color="#0072B2", clip=True)
     walk = walk.encode(x, y, order="s:Q", tooltip=tooltip)
-    goal = alt.Chart(alt.Data(values=[{"x": 0, "y": 0}])).mark_point(shape="cross", size=120, color="black")
-    layers = alt.layer(contours, walk, goal.encode(x="x:Q", y="y:Q"))
+    goal = alt.Chart(alt.Data(values=[{"x": float(minimum[0]), "y": float(minimum[1])}]))
+    layers = alt.layer(contours, walk, goal.mark_point(shape="cross", size=120, color="black").encode(x="x:Q", y="y:Q"))
     return layers.properties(width=330, height=250, title=alt.Title(text=alt.expr(title)))
 
 
@@ -359,17 +362,7 @@ def descent_explorer(
     rate, near = _slider("lr", rates, "learning rate η ", rates[len(rates) // 2])
     path = alt.Chart(alt.Data(name="runs")).transform_filter(near.format(field="r"))
     path = path.transform_flatten(["s", "x", "y", "l"])
-    x = alt.X("x:Q", scale=alt.Scale(domain=list(limits[:2]), nice=False), title=labels[0])
-    y = alt.Y("y:Q", scale=alt.Scale(domain=list(limits[2:]), nice=False), title=labels[1])
-    contours = alt.Chart(alt.Data(name="contours")).transform_flatten(["x", "y"])
-    contours = contours.transform_window(i="row_number()", groupby=["k"])
-    contours = contours.mark_line(color="#bbbbbb", strokeWidth=0.8, clip=True).encode(x, y, detail="k:N", order="i:Q")
-    tooltip = [alt.Tooltip("s:Q", title="step"), alt.Tooltip("l:Q", title="loss", format=".3g")]
-    walk = path.mark_line(point=alt.OverlayMarkDef(size=18), color="#0072B2", clip=True)
-    walk = walk.encode(x, y, order="s:Q", tooltip=tooltip)
-    goal = alt.Chart(alt.Data(values=[{"x": minimum[0], "y": minimum[1]}]))
-    goal = goal.mark_point(shape="cross", size=120, color="black").encode(x="x:Q", y="y:Q")
-    heading = alt.Title(text=alt.expr("'gradient descent, η = ' + format(lr, '.2f')"))
-    surface_map = alt.layer(contours, walk, goal).properties(width=330, height=250, title=heading)
+    heading = "'gradient descent, η = ' + format(lr, '.2f')"
+    surface_map = _path_map(path, limits, heading, labels, minimum)
     chart = alt.hconcat(surface_map, _loss_curve(path, None)).add_params(rate).configure(background="white")
     return explorable(chart, description, {"runs": rows, "contours": _contour_lines(surface, limits, levels)})
